@@ -1,0 +1,20 @@
+"""Event mode: analytics records sales.
+
+Departure from the lesson's sketch: the lesson records on ``order.placed``. Here a sale counts
+once stock is confirmed (``order.confirmed``), so an order that fails its reservation never
+shows up as revenue, in either mode. Like the lesson, analytics ignores ``order.cancelled``.
+"""
+
+from __future__ import annotations
+
+from analytics import services
+from shop.contracts.orders import OrderConfirmed
+from shop.messaging.envelope import Envelope
+from shop.messaging.subscriptions import Subscriber
+
+analytics = Subscriber("analytics")
+
+
+@analytics.on("order.confirmed")
+def track_order(envelope: Envelope, event: OrderConfirmed) -> None:
+    services.record_sale(event.order_id, revenue=event.total, items_sold=sum(i.quantity for i in event.items))

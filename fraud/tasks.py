@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fraud import services
+from shop.contracts.fraud import CheckFraud
+from shop.messaging.envelope import Envelope
+from shop.messaging.worker import command_handler
+
+
+@command_handler("fraud.check", service="fraud")
+def check(envelope: Envelope, command: CheckFraud) -> dict[str, Any]:
+    assessment = services.assess_order(
+        command.order_id, user_id=command.user_id, items=command.items, total=command.total
+    )
+    return {"risk_score": assessment.score, "flagged": assessment.flagged, "reasons": assessment.reasons}

@@ -1,0 +1,45 @@
+"""Event mode: inventory decides for itself what an order event means for stock."""
+
+from __future__ import annotations
+
+from inventory import services
+from shop.contracts.orders import OrderCancelled, OrderPlaced
+from shop.messaging.bootstrap import bus
+from shop.messaging.envelope import Envelope
+from shop.messaging.subscriptions import Subscriber
+
+SERVICE = "inventory"
+inventory = Subscriber(SERVICE)
+
+
+@inventory.on("order.placed")
+def reserve_for_order(envelope: Envelope, event: OrderPlaced) -> None:
+    try:
+        reservation = services.reserve_stock(event.order_id, event.items)
+    except services.OutOfStock as exc:
+        # Out of stock is a business outcome, not a handler failure: state it as a fact.
+        bus().events.publish(
+            "inventory.reservation_failed",
+            {"order_id": str(event.order_id), "reason": str(exc)},
+            producer=SERVICE,
+            caused_by=envelope,
+        )
+        return
+    bus().events.publish(
+        "inventory.reserved",
+        {"order_id": str(event.order_id), "items": reservation.items},
+        producer=SERVICE,
+        caused_by=envelope,
+    )
+
+
+@inventory.on("order.cancelled")
+def release_for_order(envelope: Envelope, event: OrderCancelled) -> None:
+    released = services.release_stock(event.order_id)
+    if released:
+        bus().events.publish(
+            "inventory.released",
+            {"order_id": str(event.order_id), "items": released},
+            producer=SERVICE,
+            caused_by=envelope,
+        )

@@ -1,0 +1,35 @@
+"""Event mode: notifications decides which facts deserve an email, and to whom."""
+
+from __future__ import annotations
+
+from catalog.selectors import customer
+from notifications import services
+from shop.contracts.orders import OrderCancelled, OrderConfirmed
+from shop.messaging.envelope import Envelope
+from shop.messaging.subscriptions import Subscriber
+
+notifications = Subscriber("notifications")
+
+
+@notifications.on("order.confirmed")
+def send_confirmation(envelope: Envelope, event: OrderConfirmed) -> None:
+    buyer = customer(event.user_id)
+    if buyer is None:
+        raise LookupError(f"customer {event.user_id} not found")
+    services.send_order_email(
+        to=buyer.email,
+        template="order-confirmation",
+        data={"order_id": str(event.order_id), "total": str(event.total), "customer_name": buyer.name},
+    )
+
+
+@notifications.on("order.cancelled")
+def send_cancellation(envelope: Envelope, event: OrderCancelled) -> None:
+    buyer = customer(event.user_id)
+    if buyer is None:
+        raise LookupError(f"customer {event.user_id} not found")
+    services.send_order_email(
+        to=buyer.email,
+        template="order-cancelled",
+        data={"order_id": str(event.order_id), "reason": event.reason, "customer_name": buyer.name},
+    )

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from notifications import services
+from shop.contracts.notifications import SendEmail
+from shop.messaging.envelope import Envelope
+from shop.messaging.worker import command_handler
+
+
+@command_handler("email.send", service="notifications")
+def send(envelope: Envelope, command: SendEmail) -> None:
+    services.send_order_email(to=command.to, template=command.template, data=command.data)

@@ -1,0 +1,30 @@
+"""Event mode: what orders does when other services state their facts.
+
+Orders subscribes to event *names* from the published language (shop.contracts); it imports
+none of the apps that publish them.
+"""
+
+from __future__ import annotations
+
+from orders import services
+from shop.contracts.fraud import OrderFlagged
+from shop.contracts.inventory import StockReservationFailed, StockReserved
+from shop.messaging.envelope import Envelope
+from shop.messaging.subscriptions import Subscriber
+
+orders = Subscriber("orders")
+
+
+@orders.on("inventory.reserved")
+def confirm_when_reserved(envelope: Envelope, event: StockReserved) -> None:
+    services.confirm_order(event.order_id, cause=envelope)
+
+
+@orders.on("inventory.reservation_failed")
+def reject_when_unavailable(envelope: Envelope, event: StockReservationFailed) -> None:
+    services.reject_order(event.order_id, reason=event.reason, cause=envelope)
+
+
+@orders.on("order.flagged")
+def hold_when_flagged(envelope: Envelope, event: OrderFlagged) -> None:
+    services.hold_order(event.order_id, risk_score=event.risk_score, reasons=event.reasons)

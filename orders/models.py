@@ -1,0 +1,76 @@
+"""The write model: an order's current state, overwritten in place, in both modes."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class FlowMode(models.TextChoices):
+    COMMAND = "command", "command mode"
+    EVENT = "event", "event mode"
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PLACED = "placed", "placed"
+        CONFIRMED = "confirmed", "confirmed (stock reserved)"
+        ON_HOLD = "on_hold", "on hold (flagged)"
+        CANCELLED = "cancelled", "cancelled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    customer = models.ForeignKey("catalog.Customer", on_delete=models.PROTECT, related_name="orders")
+    mode = models.CharField(max_length=10, choices=FlowMode.choices, db_index=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLACED, db_index=True)
+    total = models.DecimalField(max_digits=14, decimal_places=2)
+    reserved_at = models.DateTimeField(null=True, blank=True, help_text="When inventory confirmed the stock.")
+    risk_score = models.FloatField(null=True, blank=True)
+    hold_reason = models.TextField(blank=True, default="")
+    cancel_reason = models.TextField(blank=True, default="")
+    placed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-placed_at"]
+
+    def __str__(self) -> str:
+        return f"order {str(self.id)[:8]} ({self.mode}, {self.status})"
+
+    @property
+    def item_count(self) -> int:
+        return sum(line.quantity for line in self.lines.all())
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT)
+    sku = models.CharField(max_length=40)
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["order", "product"], name="one_line_per_product"),
+            models.CheckConstraint(condition=models.Q(quantity__gt=0), name="line_quantity_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.sku}"
+
+
+class FailedCommand(models.Model):
+    """A command this order sent that failed, as the consumer reported back.
+
+    Command mode only: the producer owns its commands' failures, so it must keep track of them.
+    In event mode the failing consumer keeps its own dead letter and orders never hears of it.
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="failed_commands")
+    command = models.CharField(max_length=100)
+    command_id = models.UUIDField(unique=True)
+    error = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.command} failed: {self.error[:60]}"

@@ -1,0 +1,38 @@
+"""The composition root: the one place that wires the buses to a transport.
+
+Application code asks for ``bus()``; tests call ``configure(transport=...)`` to swap in a fake
+instead of patching modules (cosmicpython's bootstrap.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shop.messaging.bus import CommandBus, EventBus
+from shop.messaging.outbound import Outbound
+from shop.messaging.transport import CeleryTransport, Transport
+
+
+@dataclass(frozen=True)
+class Bus:
+    commands: CommandBus
+    events: EventBus
+    outbound: Outbound
+
+
+_bus: Bus | None = None
+
+
+def configure(transport: Transport | None = None) -> Bus:
+    global _bus
+    if transport is None:
+        from shop.celery import app
+
+        transport = CeleryTransport(app)
+    outbound = Outbound(transport)
+    _bus = Bus(commands=CommandBus(outbound), events=EventBus(outbound), outbound=outbound)
+    return _bus
+
+
+def bus() -> Bus:
+    return _bus if _bus is not None else configure()

@@ -1,0 +1,103 @@
+"""The two buses. A command is *sent* to the one service named in it; an event is *published*
+for whoever subscribes. Each refuses the other's messages with an error saying which to use.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from shop.messaging import contracts
+from shop.messaging.envelope import Envelope, ReplyTo
+from shop.messaging.names import Kind
+
+
+class Dispatcher(Protocol):
+    def dispatch(self, envelope: Envelope) -> None: ...
+
+
+def _envelope(
+    kind: Kind,
+    name: str,
+    data: dict[str, Any],
+    *,
+    producer: str,
+    correlation_id: str | None,
+    caused_by: Envelope | None,
+    reply_to: ReplyTo | None = None,
+) -> Envelope:
+    contract = contracts.require_kind(name, kind)
+    # Validate on the way out: a sender's bug fails in the sender, not in every consumer.
+    payload = contracts.parse(name, contract.version, data).model_dump(mode="json")
+    if caused_by is not None:
+        return caused_by.caused(
+            kind=kind, type=name, version=contract.version, data=payload, producer=producer, reply_to=reply_to
+        )
+    if not correlation_id:
+        raise ValueError(f"{name}: a message needs a correlation_id or the message that caused it")
+    return Envelope(
+        kind=kind,
+        type=name,
+        version=contract.version,
+        correlation_id=correlation_id,
+        producer=producer,
+        reply_to=reply_to,
+        data=payload,
+    )
+
+
+class CommandBus:
+    def __init__(self, outbound: Dispatcher) -> None:
+        self._outbound = outbound
+
+    def send(
+        self,
+        name: str,
+        data: dict[str, Any],
+        *,
+        producer: str,
+        correlation_id: str | None = None,
+        caused_by: Envelope | None = None,
+        on_success: str | None = None,
+        on_failure: str | None = None,
+    ) -> Envelope:
+        """Tell the service named in ``name`` to do something.
+
+        ``on_success`` / ``on_failure`` name the commands the outcome comes back as: in command
+        mode the sender owns the failure, so it has to say where to be told of it.
+        """
+        for reply in (on_success, on_failure):
+            if reply is not None:
+                contracts.require_kind(reply, Kind.COMMAND)
+        reply_to = ReplyTo(on_success=on_success, on_failure=on_failure) if on_success or on_failure else None
+        envelope = _envelope(
+            Kind.COMMAND,
+            name,
+            data,
+            producer=producer,
+            correlation_id=correlation_id,
+            caused_by=caused_by,
+            reply_to=reply_to,
+        )
+        self._outbound.dispatch(envelope)
+        return envelope
+
+
+class EventBus:
+    def __init__(self, outbound: Dispatcher) -> None:
+        self._outbound = outbound
+
+    def publish(
+        self,
+        name: str,
+        data: dict[str, Any],
+        *,
+        producer: str,
+        correlation_id: str | None = None,
+        caused_by: Envelope | None = None,
+    ) -> Envelope:
+        """State that something happened. Who listens is not the publisher's business."""
+        envelope = _envelope(
+            Kind.EVENT, name, data, producer=producer, correlation_id=correlation_id, caused_by=caused_by
+        )
+        self._outbound.dispatch(envelope)
+        return envelope

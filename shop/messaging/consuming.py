@@ -1,0 +1,213 @@
+"""What happens to a message once a consumer has it, the same for commands and events.
+
+1. Parse the envelope and validate its data against the contract. Anything malformed is
+   dead-lettered with the reason, and no handler sees it.
+2. Skip it if this consumer's inbox already has it (redelivery is normal: at-least-once).
+3. Run the handler, write the inbox row and the log row in one transaction.
+4. Retry failures with backoff; then a command's failure goes back to its sender (if it gave a
+   return address), and an event's failure is dead-lettered by the consumer that owns it.
+
+The caller acknowledges the broker message only after this returns, i.e. after commit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from pydantic import BaseModel
+
+from shop.messaging import contracts, faults, log
+from shop.messaging.envelope import Envelope
+from shop.messaging.errors import CommandRejected, MessagingError
+from shop.messaging.names import Kind
+from shop.messaging.retry import RetryPolicy
+from shop.messaging.subscriptions import subscriptions_for
+from shop.models import DeadLetter, InboxEntry, MessageLog
+
+logger = logging.getLogger("shop.messaging")
+
+MAX_RAW = 64 * 1024
+
+
+@dataclass
+class Result:
+    status: str
+    attempts: int = 0
+    error: str = ""
+    value: dict[str, Any] = field(default_factory=dict)
+
+
+def dead_letter(
+    consumer: str,
+    source: str,
+    raw: object,
+    reason: str,
+    *,
+    envelope: Envelope | None = None,
+    attempts: int = 1,
+) -> Result:
+    text = raw if isinstance(raw, str) else _dump(raw)
+    with transaction.atomic():
+        DeadLetter.objects.create(
+            consumer=consumer,
+            source=source,
+            message_id=str(envelope.id) if envelope else _guess(raw, "id"),
+            message_type=envelope.type if envelope else _guess(raw, "type"),
+            reason=reason,
+            attempts=attempts,
+            raw=text[:MAX_RAW],
+        )
+        if envelope is not None:
+            log.handled(
+                envelope, service=consumer, route=source, status=MessageLog.Status.DEAD_LETTERED,
+                attempts=attempts, error=reason,
+            )
+    logger.warning("dead-lettered on %s for %s: %s", source, consumer, reason)
+    return Result(MessageLog.Status.DEAD_LETTERED, attempts, reason)
+
+
+def deliver_event(service: str, raw: object, *, queue: str) -> Result:
+    try:
+        envelope = Envelope.from_wire(raw)
+        if envelope.kind is not Kind.EVENT:
+            raise MessagingError(f"{envelope.type!r} is a {envelope.kind}; only events belong on {queue}")
+        contract = contracts.resolve(envelope.type, envelope.version)
+    except MessagingError as exc:
+        return dead_letter(service, queue, raw, str(exc))
+    subs = subscriptions_for(service, envelope.type)
+    if not subs:
+        # A fanout exchange hands every service every event; this one does not care for it.
+        return Result("ignored")
+    try:
+        payload = contracts.parse(envelope.type, contract.version, envelope.data)
+    except MessagingError as exc:
+        return dead_letter(service, queue, raw, str(exc), envelope=envelope)
+
+    def run() -> dict[str, Any]:
+        for sub in subs:
+            sub.handler(envelope, payload)
+        return {}
+
+    policy = max((s.retry for s in subs), key=lambda p: p.max_attempts)
+    result = apply_once(service, envelope, run, route=queue, policy=policy)
+    if result.status == MessageLog.Status.FAILED:
+        return dead_letter(service, queue, raw, result.error, envelope=envelope, attempts=result.attempts)
+    return result
+
+
+CommandHandler = Callable[[Envelope, Any], dict[str, Any] | None]
+
+
+def deliver_command(
+    service: str, name: str, raw: object, handler: CommandHandler, *, queue: str, policy: RetryPolicy
+) -> Result:
+    try:
+        envelope = Envelope.from_wire(raw)
+        if envelope.kind is not Kind.COMMAND or envelope.type != name:
+            raise MessagingError(f"task {name!r} received a {envelope.kind} {envelope.type!r}")
+        payload: BaseModel = contracts.parse(envelope.type, envelope.version, envelope.data)
+    except MessagingError as exc:
+        return dead_letter(service, queue, raw, str(exc))
+
+    def run() -> dict[str, Any]:
+        value = handler(envelope, payload) or {}
+        _reply(service, envelope, ok=True, result=value)
+        return value
+
+    result = apply_once(service, envelope, run, route=queue, policy=policy)
+    if result.status != MessageLog.Status.FAILED:
+        return result
+    if envelope.reply_to and envelope.reply_to.on_failure:
+        # Command mode: the failure belongs to the sender, which asked to be told.
+        with transaction.atomic():
+            log.handled(
+                envelope, service=service, route=queue, status=MessageLog.Status.FAILED,
+                attempts=result.attempts, error=result.error,
+            )
+            _reply(service, envelope, ok=False, error=result.error)
+        return result
+    return dead_letter(service, queue, raw, result.error, envelope=envelope, attempts=result.attempts)
+
+
+def apply_once(
+    service: str, envelope: Envelope, run: Callable[[], dict[str, Any]], *, route: str, policy: RetryPolicy
+) -> Result:
+    """Run ``run`` at most once per (service, message id), retrying failures per ``policy``."""
+    attempt = 0
+    while True:
+        attempt += 1
+        started = time.perf_counter()
+        try:
+            if _seen(service, envelope):
+                return _duplicate(service, envelope, route)
+            faults.raise_if_injected(service, envelope.type)
+            with transaction.atomic():
+                # The unique (consumer, message_id) constraint settles a race between two
+                # deliveries of one message: the loser fails here and is then a duplicate.
+                InboxEntry.objects.create(consumer=service, message_id=envelope.id, message_type=envelope.type)
+                value = run()
+                log.handled(
+                    envelope, service=service, route=route, status=MessageLog.Status.HANDLED,
+                    attempts=attempt, duration_ms=(time.perf_counter() - started) * 1000,
+                )
+            return Result(MessageLog.Status.HANDLED, attempt, value=value)
+        except CommandRejected as exc:
+            return Result(MessageLog.Status.FAILED, attempt, f"rejected: {exc}")
+        except Exception as exc:  # noqa: BLE001 - any handler error is retried, then reported
+            error = f"{type(exc).__name__}: {exc}"
+            logger.info("%s failed on %s (attempt %d/%d): %s", service, envelope.type, attempt,
+                        policy.max_attempts, error)
+            if attempt >= policy.max_attempts:
+                return Result(MessageLog.Status.FAILED, attempt, error)
+            time.sleep(policy.delay(attempt))
+
+
+def _seen(service: str, envelope: Envelope) -> bool:
+    return InboxEntry.objects.filter(consumer=service, message_id=envelope.id).exists()
+
+
+def _duplicate(service: str, envelope: Envelope, route: str) -> Result:
+    log.handled(envelope, service=service, route=route, status=MessageLog.Status.DUPLICATE)
+    return Result(MessageLog.Status.DUPLICATE)
+
+
+def _reply(service: str, envelope: Envelope, *, ok: bool, result: dict[str, Any] | None = None,
+           error: str | None = None) -> None:
+    reply_to = envelope.reply_to
+    target = None if reply_to is None else (reply_to.on_success if ok else reply_to.on_failure)
+    if target is None:
+        return
+    from shop.messaging.bootstrap import bus
+
+    bus().commands.send(
+        target,
+        {
+            "command": envelope.type,
+            "command_id": str(envelope.id),
+            "ok": ok,
+            "result": result or {},
+            "error": error,
+            "request": envelope.data,
+        },
+        producer=service,
+        caused_by=envelope,
+    )
+
+
+def _dump(raw: object) -> str:
+    if isinstance(raw, bytes | bytearray):
+        return raw.decode("utf-8", "replace")
+    try:
+        return json.dumps(raw, default=str)
+    except (TypeError, ValueError):
+        return repr(raw)
+
+
+def _guess(raw: object, key: str) -> str:
+    return str(raw.get(key, ""))[:100] if isinstance(raw, dict) else ""

@@ -1,0 +1,40 @@
+"""Failures injected on purpose (walkthrough chapter 3 and the failure-isolation tests)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import F
+
+from shop.models import InjectedFault
+
+
+class InjectedFailure(RuntimeError):
+    pass
+
+
+def inject(service: str, message_type: str, *, times: int | None = None, error: str = "injected failure") -> None:
+    InjectedFault.objects.create(service=service, message_type=message_type, remaining=times, error=error)
+
+
+def clear() -> None:
+    InjectedFault.objects.all().delete()
+
+
+def raise_if_injected(service: str, message_type: str) -> None:
+    """Raise if a fault is armed for this consumer. Runs in its own transaction, so the
+    countdown survives the rollback of the failing attempt."""
+    with transaction.atomic():
+        fault = (
+            InjectedFault.objects.select_for_update()
+            .filter(service=service, message_type=message_type)
+            .order_by("id")
+            .first()
+        )
+        if fault is None:
+            return
+        if fault.remaining is not None:
+            if fault.remaining <= 1:
+                fault.delete()
+            else:
+                InjectedFault.objects.filter(pk=fault.pk).update(remaining=F("remaining") - 1)
+    raise InjectedFailure(f"{fault.error} ({service} on {message_type})")

@@ -1,0 +1,45 @@
+"""Writes to the message log, so every mode's traffic can be read back per order."""
+
+from __future__ import annotations
+
+from shop.messaging.envelope import Envelope
+from shop.models import MessageLog
+
+
+def sent(envelope: Envelope, *, route: str, duration_ms: float) -> None:
+    MessageLog.objects.create(
+        message_id=envelope.id,
+        name=envelope.type,
+        kind=envelope.kind.value,
+        service=envelope.producer,
+        route=route,
+        status=MessageLog.Status.SENT,
+        correlation_id=envelope.correlation_id,
+        causation_id=envelope.causation_id or "",
+        duration_ms=duration_ms,
+    )
+
+
+def handled(
+    envelope: Envelope,
+    *,
+    service: str,
+    route: str,
+    status: str,
+    attempts: int = 1,
+    duration_ms: float | None = None,
+    error: str = "",
+) -> MessageLog:
+    return MessageLog.objects.create(
+        message_id=envelope.id,
+        name=envelope.type,
+        kind=envelope.kind.value,
+        service=service,
+        route=route,
+        status=status,
+        correlation_id=envelope.correlation_id,
+        causation_id=envelope.causation_id or "",
+        attempts=attempts,
+        duration_ms=duration_ms,
+        error=error[:4000],
+    )

@@ -1,0 +1,42 @@
+"""kombu's Redis transport, with one independent copy per queue when a message is routed.
+
+kombu's virtual exchanges push the *same* message into every bound queue: the copies share one
+delivery tag, and their ``delivery_info`` names the exchange. Redis keeps unacknowledged
+messages in one hash keyed by delivery tag, so when two services handle their copies at once,
+the first ack deletes the other service's record (a crash then loses its copy), and a restore
+re-routes through the exchange into *every* bound queue. Giving each copy its own tag and a
+direct route to its own queue makes each service's copy acknowledged and restored on its own:
+at-least-once per service, as on RabbitMQ. Everything else is kombu's code.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+from kombu.transport import redis
+from kombu.transport.virtual.exchange import TopicExchange
+
+
+class CopyPerQueueTopicExchange(TopicExchange):
+    def deliver(self, message: dict[str, Any], exchange: str, routing_key: str, **kwargs: Any) -> None:
+        channel = self.channel
+        for queue in channel._lookup(exchange, routing_key):
+            if not queue or queue == channel.deadletter_queue:
+                continue
+            own = copy.deepcopy(message)
+            props = own["properties"]
+            props["delivery_tag"] = str(uuid.uuid4())
+            # Restores go straight back to this queue only (anonymous exchange, queue as key),
+            # while the original routing key stays readable for logs.
+            props["delivery_info"] = {"exchange": "", "routing_key": queue, "original_routing_key": routing_key}
+            channel._put(queue, own, **kwargs)
+
+
+class Channel(redis.Channel):
+    exchange_types = {**redis.Channel.exchange_types, "topic": CopyPerQueueTopicExchange}
+
+
+class Transport(redis.Transport):
+    Channel = Channel

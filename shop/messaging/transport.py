@@ -1,0 +1,57 @@
+"""How an envelope reaches the broker: Celery tasks for commands, one publish for events."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from celery import Celery
+
+from shop.messaging.envelope import Envelope
+from shop.messaging.names import Kind
+from shop.messaging.topology import EVENTS_EXCHANGE, events_exchange
+
+PUBLISH_RETRY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
+
+
+class Transport(Protocol):
+    def deliver(self, envelope: Envelope) -> str:
+        """Hand the envelope to the broker; return the route it took, for the message log."""
+        ...
+
+
+class CeleryTransport:
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    def deliver(self, envelope: Envelope) -> str:
+        if envelope.kind is Kind.COMMAND:
+            return self._send_command(envelope)
+        return self._publish_event(envelope)
+
+    def _send_command(self, envelope: Envelope) -> str:
+        # The queue comes from CELERY_TASK_ROUTES, keyed by the command's name.
+        self.app.send_task(
+            envelope.type,
+            args=[envelope.to_wire()],
+            task_id=str(envelope.id),
+            retry=True,
+            retry_policy=PUBLISH_RETRY,
+        )
+        route = self.app.amqp.router.route({}, envelope.type)
+        return f"queue {route['queue'].name}"
+
+    def _publish_event(self, envelope: Envelope) -> str:
+        exchange = events_exchange(self.app.conf.broker_url)
+        with self.app.producer_or_acquire() as producer:
+            producer.publish(
+                envelope.to_wire(),
+                exchange=exchange,
+                routing_key=envelope.type,
+                serializer="json",
+                delivery_mode=2,
+                declare=[exchange],
+                retry=True,
+                retry_policy=PUBLISH_RETRY,
+                headers={"message_id": str(envelope.id)},
+            )
+        return f"exchange {EVENTS_EXCHANGE}"
