@@ -1,0 +1,11 @@
+"""Test settings: the project's settings plus a fixed, test-only secret and fast retries."""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-insecure-key")
+os.environ.setdefault("SHOP_RETRY_DELAY_SCALE", "0.01")
+
+from shop.settings import *  # noqa: E402,F403
+
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
