@@ -16,5 +16,7 @@ analytics = Subscriber("analytics")
 
 
 @analytics.on("order.confirmed")
-def track_order(envelope: Envelope, event: OrderConfirmed) -> None:
-    services.record_sale(event.order_id, revenue=event.total, items_sold=sum(i.quantity for i in event.items))
+def track_order(envelope: Envelope, event: OrderConfirmed) -> str:
+    items_sold = sum(i.quantity for i in event.items)
+    services.record_sale(event.order_id, revenue=event.total, items_sold=items_sold)
+    return f"recorded revenue {event.total}, items sold {items_sold}"

@@ -7,5 +7,6 @@ from shop.messaging.worker import command_handler
 
 
 @command_handler("analytics.record", service="analytics")
-def record(envelope: Envelope, command: RecordSale) -> None:
+def record(envelope: Envelope, command: RecordSale) -> dict[str, str]:
     services.record_sale(command.order_id, revenue=command.revenue, items_sold=command.items_sold)
+    return {"revenue": str(command.revenue), "items_sold": str(command.items_sold)}

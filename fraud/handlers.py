@@ -13,7 +13,7 @@ fraud = Subscriber(SERVICE)
 
 
 @fraud.on("order.placed")
-def check_fraud(envelope: Envelope, event: OrderPlaced) -> None:
+def check_fraud(envelope: Envelope, event: OrderPlaced) -> str:
     assessment = services.assess_order(event.order_id, user_id=event.user_id, items=event.items, total=event.total)
     if assessment.flagged:
         bus().events.publish(
@@ -22,3 +22,5 @@ def check_fraud(envelope: Envelope, event: OrderPlaced) -> None:
             producer=SERVICE,
             caused_by=envelope,
         )
+        return f"risk {assessment.score}: flagged ({'; '.join(assessment.reasons)})"
+    return f"risk {assessment.score}: not flagged"

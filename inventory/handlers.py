@@ -13,7 +13,7 @@ inventory = Subscriber(SERVICE)
 
 
 @inventory.on("order.placed")
-def reserve_for_order(envelope: Envelope, event: OrderPlaced) -> None:
+def reserve_for_order(envelope: Envelope, event: OrderPlaced) -> str:
     try:
         reservation = services.reserve_stock(event.order_id, event.items)
     except services.OutOfStock as exc:
@@ -24,17 +24,18 @@ def reserve_for_order(envelope: Envelope, event: OrderPlaced) -> None:
             producer=SERVICE,
             caused_by=envelope,
         )
-        return
+        return f"refused: {exc}"
     bus().events.publish(
         "inventory.reserved",
         {"order_id": str(event.order_id), "items": reservation.items},
         producer=SERVICE,
         caused_by=envelope,
     )
+    return "reserved " + ", ".join(f"{i['quantity']} × product {i['product_id']}" for i in reservation.items)
 
 
 @inventory.on("order.cancelled")
-def release_for_order(envelope: Envelope, event: OrderCancelled) -> None:
+def release_for_order(envelope: Envelope, event: OrderCancelled) -> str:
     released = services.release_stock(event.order_id)
     if released:
         bus().events.publish(
@@ -43,3 +44,5 @@ def release_for_order(envelope: Envelope, event: OrderCancelled) -> None:
             producer=SERVICE,
             caused_by=envelope,
         )
+        return "released " + ", ".join(f"{i['quantity']} × product {i['product_id']}" for i in released)
+    return "nothing was reserved"

@@ -12,7 +12,7 @@ notifications = Subscriber("notifications")
 
 
 @notifications.on("order.confirmed")
-def send_confirmation(envelope: Envelope, event: OrderConfirmed) -> None:
+def send_confirmation(envelope: Envelope, event: OrderConfirmed) -> str:
     buyer = customer(event.user_id)
     if buyer is None:
         raise LookupError(f"customer {event.user_id} not found")
@@ -21,10 +21,11 @@ def send_confirmation(envelope: Envelope, event: OrderConfirmed) -> None:
         template="order-confirmation",
         data={"order_id": str(event.order_id), "total": str(event.total), "customer_name": buyer.name},
     )
+    return f"emailed {buyer.email}: order-confirmation"
 
 
 @notifications.on("order.cancelled")
-def send_cancellation(envelope: Envelope, event: OrderCancelled) -> None:
+def send_cancellation(envelope: Envelope, event: OrderCancelled) -> str:
     buyer = customer(event.user_id)
     if buyer is None:
         raise LookupError(f"customer {event.user_id} not found")
@@ -33,3 +34,4 @@ def send_cancellation(envelope: Envelope, event: OrderCancelled) -> None:
         template="order-cancelled",
         data={"order_id": str(event.order_id), "reason": event.reason, "customer_name": buyer.name},
     )
+    return f"emailed {buyer.email}: order-cancelled"

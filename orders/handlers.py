@@ -16,15 +16,18 @@ orders = Subscriber("orders")
 
 
 @orders.on("inventory.reserved")
-def confirm_when_reserved(envelope: Envelope, event: StockReserved) -> None:
-    services.confirm_order(event.order_id, cause=envelope)
+def confirm_when_reserved(envelope: Envelope, event: StockReserved) -> str:
+    order = services.confirm_order(event.order_id, cause=envelope)
+    return f"order {order.status}"
 
 
 @orders.on("inventory.reservation_failed")
-def reject_when_unavailable(envelope: Envelope, event: StockReservationFailed) -> None:
+def reject_when_unavailable(envelope: Envelope, event: StockReservationFailed) -> str:
     services.reject_order(event.order_id, reason=event.reason, cause=envelope)
+    return f"order cancelled: {event.reason}"
 
 
 @orders.on("order.flagged")
-def hold_when_flagged(envelope: Envelope, event: OrderFlagged) -> None:
-    services.hold_order(event.order_id, risk_score=event.risk_score, reasons=event.reasons)
+def hold_when_flagged(envelope: Envelope, event: OrderFlagged) -> str:
+    order = services.hold_order(event.order_id, risk_score=event.risk_score, reasons=event.reasons)
+    return f"order {order.status} (risk {event.risk_score})"

@@ -31,6 +31,7 @@ class MessageLog(models.Model):
     attempts = models.PositiveIntegerField(default=1)
     duration_ms = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
+    outcome = models.JSONField(default=dict, blank=True, help_text="What the handler did or returned.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

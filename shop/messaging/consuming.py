@@ -90,9 +90,8 @@ def deliver_event(service: str, raw: object, *, queue: str) -> Result:
         return dead_letter(service, queue, raw, str(exc), envelope=envelope)
 
     def run() -> dict[str, Any]:
-        for sub in subs:
-            sub.handler(envelope, payload)
-        return {}
+        did = [sub.handler(envelope, payload) for sub in subs]
+        return {"did": [d for d in did if d]}
 
     policy = max((s.retry for s in subs), key=lambda p: p.max_attempts)
     result = apply_once(service, envelope, run, route=queue, policy=policy)
@@ -154,7 +153,7 @@ def apply_once(
                 value = run()
                 log.handled(
                     envelope, service=service, route=route, status=MessageLog.Status.HANDLED,
-                    attempts=attempt, duration_ms=(time.perf_counter() - started) * 1000,
+                    attempts=attempt, duration_ms=(time.perf_counter() - started) * 1000, outcome=value,
                 )
             return Result(MessageLog.Status.HANDLED, attempt, value=value)
         except CommandRejected as exc:

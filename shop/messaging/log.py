@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from shop.messaging.envelope import Envelope
 from shop.models import MessageLog
 
@@ -29,6 +31,7 @@ def handled(
     attempts: int = 1,
     duration_ms: float | None = None,
     error: str = "",
+    outcome: dict[str, Any] | None = None,
 ) -> MessageLog:
     return MessageLog.objects.create(
         message_id=envelope.id,
@@ -42,4 +45,5 @@ def handled(
         attempts=attempts,
         duration_ms=duration_ms,
         error=error[:4000],
+        outcome=outcome or {},
     )

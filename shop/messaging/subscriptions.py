@@ -15,7 +15,8 @@ from shop.messaging.envelope import Envelope
 from shop.messaging.names import Kind
 from shop.messaging.retry import DEFAULT_RETRY, RetryPolicy
 
-Handler = Callable[[Envelope, Any], None]
+#: An event handler returns a short note of what it did (shown in the message log), or None.
+Handler = Callable[[Envelope, Any], str | None]
 H = TypeVar("H", bound=Handler)
 
 
