@@ -11,3 +11,11 @@ def products_by_id(ids: Iterable[int]) -> dict[int, Product]:
 
 def customer(customer_id: int) -> Customer | None:
     return Customer.objects.filter(pk=customer_id).first()
+
+
+def products() -> list[Product]:
+    return list(Product.objects.order_by("sku"))
+
+
+def customers() -> list[Customer]:
+    return list(Customer.objects.order_by("id"))

@@ -42,9 +42,9 @@ def place_order(*, customer_id: int, items: Sequence[LineRequest], mode: str | N
         raise OrderError("user_id", f"no customer with id {customer_id}")
     lines = _merge_lines(items)
     products = products_by_id(lines)
-    for index, product_id in enumerate(lines):
-        if product_id not in products:
-            raise OrderError(f"items.{index}.product_id", f"no product with id {product_id}")
+    for index, item in enumerate(items):
+        if item.product_id not in products:
+            raise OrderError(f"items.{index}.product_id", f"no product with id {item.product_id}")
 
     with transaction.atomic():
         order = Order.objects.create(

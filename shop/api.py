@@ -1,5 +1,86 @@
-"""The JSON API root. Each app contributes a router; OpenAPI is served at /api/docs."""
+"""The JSON API root. Each app contributes a router; OpenAPI is served at /api/docs.
 
+Every refusal, whether ninja's own schema validation or a service's ``OrderError``, is answered
+as ``{"detail": [{"type", "loc", "msg"}]}`` (``orders.schemas.ErrorOut``), so a client parses
+one error format only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
+from ninja.errors import HttpError, ValidationError
+
+from catalog.api import router as catalog_router
+from orders.api import router as orders_router
+from orders.errors import InvalidTransition, OrderError, OrderNotFound
 
 api = NinjaAPI(title="Shop order flows", version="1", urls_namespace="api")
+api.add_router("/", catalog_router)
+api.add_router("/", orders_router)
+
+# Views name their JSON body parameter this; it is an implementation detail, not client input.
+BODY_PARAM = "payload"
+
+_ERROR_TYPES: dict[type[OrderError], str] = {OrderNotFound: "not_found", InvalidTransition: "conflict"}
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    """Ninja's own 422, with the view's parameter name dropped from ``loc``.
+
+    Ninja reports a bad quantity at ``["body", "payload", "items", 0, "quantity"]``; the client
+    never sent a "payload" key, and the service's errors say ``["body", "items", 0, ...]``.
+    """
+    errors = [{**error, "loc": _client_loc(error["loc"])} for error in exc.errors]
+    return api.create_response(request, {"detail": errors}, status=422)
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    """Ninja's other refusals (a body that is not JSON: 400) in the same list shape, naming no field."""
+    error = {"type": "http_error", "loc": [], "msg": exc.message}
+    return api.create_response(request, {"detail": [error]}, status=exc.status_code)
+
+
+@api.exception_handler(OrderError)
+def order_error(request: HttpRequest, exc: OrderError) -> HttpResponse:
+    """A service refused the request: name the field, where it came from, and why."""
+    error = {"type": _ERROR_TYPES.get(type(exc), "value_error"), "loc": _loc(request, exc.field), "msg": exc.message}
+    return api.create_response(request, {"detail": [error]}, status=exc.status)
+
+
+def _client_loc(loc: Sequence[Any]) -> list[Any]:
+    parts = list(loc)
+    if parts[:2] == ["body", BODY_PARAM]:
+        return ["body", *parts[2:]]
+    return parts
+
+
+def _loc(request: HttpRequest, field: str) -> list[str | int]:
+    """Turn the service's dotted field ("items.0.product_id") into a loc like ninja's.
+
+    The first element says where the input came from, as in ninja's errors: "path" for a URL
+    parameter, "body" for a key the client sent. A field that is neither (an order's ``status``
+    in a 409) is the resource's own state and is named without a source.
+    """
+    parts: list[str | int] = [int(p) if p.isdigit() else p for p in field.split(".")]
+    head = parts[0]
+    match = request.resolver_match
+    if match is not None and head in match.kwargs:
+        return ["path", *parts]
+    if head in _json_body(request):
+        return ["body", *parts]
+    return parts
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return body if isinstance(body, dict) else {}

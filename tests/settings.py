@@ -1,9 +1,12 @@
 """Test settings: the project's settings plus a fixed, test-only secret and fast retries."""
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-insecure-key")
 os.environ.setdefault("SHOP_RETRY_DELAY_SCALE", "0.01")
+# One SQLite test database per test run, so concurrent runs never share (or delete) a file.
+os.environ.setdefault("SHOP_TEST_SQLITE", str(Path(__file__).resolve().parents[1] / "var" / f"test-{os.getpid()}.sqlite3"))
 
 from shop.settings import *  # noqa: E402,F403
 

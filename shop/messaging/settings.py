@@ -64,6 +64,9 @@ def celery_settings_for(broker_url: str) -> dict[str, Any]:
         # independent copy per queue (see shop/messaging/redis_transport.py for why).
         conf["CELERY_BROKER_TRANSPORT"] = "shop.messaging.redis_transport:Transport"
         conf["CELERY_BROKER_TRANSPORT_OPTIONS"] = {"visibility_timeout": REDIS_VISIBILITY_TIMEOUT}
+    if scheme == "memory":
+        # The in-process transport polls its queues; kombu's 1 s default makes every hop slow.
+        conf["CELERY_BROKER_TRANSPORT_OPTIONS"] = {"polling_interval": 0.05}
     if scheme in {"amqp", "pyamqp"}:
         conf["CELERY_BROKER_TRANSPORT_OPTIONS"] = {"confirm_publish": True}
     return conf

@@ -55,3 +55,17 @@ class CeleryTransport:
                 headers={"message_id": str(envelope.id)},
             )
         return f"exchange {EVENTS_EXCHANGE}"
+
+
+def producer_app(broker_url: str) -> Celery:
+    """A Celery app that only publishes, configured like ``shop.celery.app`` for another broker.
+
+    Used where one process must publish to a broker other than its settings' (the integration
+    tests, the walkthrough's ``--broker``); wire it in through ``bootstrap.configure``.
+    """
+    from shop.messaging.settings import celery_settings_for
+
+    conf = {key.removeprefix("CELERY_").lower(): value for key, value in celery_settings_for(broker_url).items()}
+    app = Celery("shop-producer", set_as_current=False)
+    app.conf.update(broker_url=broker_url, **conf)
+    return app

@@ -1,0 +1,142 @@
+# Make targets for the order-flow app. The names and behaviour are a contract
+# (ARCHITECTURE.md §3): `make demo`, `make test` (called by .ci/run), `make run`.
+#
+# Every target uses the virtualenv in $(VENV) through explicit paths; nothing needs activating.
+# Each recipe runs as one bash script (.ONESHELL) with -e -u -o pipefail: the first failing
+# command fails the target.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := help
+
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PORT   ?= 8000
+
+# The PostgreSQL tier of `make test` (trust auth on the loopback, database `test`).
+PG_HOST     ?= 127.0.0.1
+PG_PORT     ?= 5432
+PG_TEST_URL ?= postgres://postgres@$(PG_HOST):$(PG_PORT)/test
+
+# Extra arguments for every pytest run, e.g. `make test PYTEST_ARGS="-k outbox -x"`.
+PYTEST_ARGS ?=
+
+# The SQLite test database lives in var/, apart from the development database (var/shop.sqlite3).
+export SHOP_TEST_SQLITE ?= $(CURDIR)/var/test.sqlite3
+
+.PHONY: help install lint test pytest demo run migrate clean
+
+# help: list the targets.
+help:
+	@cat <<'EOF'
+	make install   create $(VENV) and install the project with its dev extras
+	make lint      ruff check, ruff format --check, mypy
+	make test      install, lint, then pytest on SQLite and (if reachable) PostgreSQL
+	make pytest    only the pytest tiers, without lint
+	make demo      migrate SQLite, seed the catalog and run the walkthrough (no servers needed)
+	make run       web server on 127.0.0.1:$(PORT) plus the workers (Procfile, via honcho)
+	make migrate   apply migrations to the configured database
+	make clean     remove the SQLite files in var/ and the tool caches (keeps $(VENV))
+	EOF
+
+# The virtualenv itself.
+$(PY):
+	@python3 -m venv $(VENV)
+
+# (Re)install only when pyproject.toml is newer than the stamp.
+$(STAMP): pyproject.toml | $(PY)
+	@echo "==> pip install -e '.[dev]'"
+	$(PY) -m pip install --disable-pip-version-check --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# install: the virtualenv plus the project and its dev extras.
+install: $(STAMP)
+
+# lint: run all three checkers, then fail if any of them failed.
+lint: install
+	@status=0
+	echo "==> ruff check ."
+	$(VENV)/bin/ruff check . || status=1
+	echo "==> ruff format --check ."
+	$(VENV)/bin/ruff format --check . || status=1
+	echo "==> mypy ."
+	$(VENV)/bin/mypy . || status=1
+	if [ "$$status" -ne 0 ]; then echo "FAILED: lint (see above)" >&2; fi
+	exit "$$status"
+
+# test: the contract target; lint first, then the pytest tiers.
+test: lint
+	@$(MAKE) --no-print-directory pytest
+
+# pytest: the suite on SQLite, then on PostgreSQL when it is reachable.
+# The Redis and RabbitMQ tiers skip themselves (or fail under CI=true) inside the suite.
+# pytest exits 5 when it collects no tests: a warning locally, a failure under CI=true.
+pytest: install
+	@mkdir -p var
+	ci() { [ "$$(printf %s "$${CI:-}" | tr '[:upper:]' '[:lower:]')" = true ]; }
+	tier() {  # tier NAME COMMAND...: run one tier, print and return its result
+	  local name=$$1 rc=0; shift
+	  echo "==> pytest, $$name tier"
+	  "$$@" || rc=$$?
+	  if [ "$$rc" -eq 5 ]; then
+	    if ci; then echo "FAILED: $$name tier collected no tests (CI=true: that is a failure)" >&2; return 1; fi
+	    echo "WARNING: $$name tier collected no tests"; return 0
+	  fi
+	  return "$$rc"
+	}
+	summary=() failed=0
+	if tier SQLite env -u DATABASE_URL $(PY) -m pytest $(PYTEST_ARGS); then summary+=("SQLite: passed")
+	else summary+=("SQLite: FAILED"); failed=1; fi
+	if $(PY) -c "import psycopg; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; then
+	  if tier PostgreSQL env DATABASE_URL='$(PG_TEST_URL)' $(PY) -m pytest $(PYTEST_ARGS); then summary+=("PostgreSQL: passed")
+	  else summary+=("PostgreSQL: FAILED"); failed=1; fi
+	elif ci; then
+	  echo "FAILED: PostgreSQL tier (PostgreSQL not reachable at $(PG_HOST):$(PG_PORT); CI=true: a missing service is a failure)" >&2
+	  summary+=("PostgreSQL: FAILED (not reachable)"); failed=1
+	else
+	  echo "SKIPPED: PostgreSQL tier (PostgreSQL not reachable at $(PG_HOST):$(PG_PORT))"
+	  summary+=("PostgreSQL: SKIPPED (not reachable)")
+	fi
+	echo "==> pytest tiers: $$(IFS=';'; echo "$${summary[*]}" | sed 's/;/; /g')"
+	exit "$$failed"
+
+# demo: the serverless tour on SQLite and the in-process memory:// broker.
+# Only the demo may invent a secret key, and only when none is exported.
+demo: install
+	@mkdir -p var
+	unset DATABASE_URL CELERY_BROKER_URL  # the demo always runs embedded: SQLite in var/, memory://
+	if [ -z "$${DJANGO_SECRET_KEY:-}" ]; then
+	  DJANGO_SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')"
+	  export DJANGO_SECRET_KEY
+	  echo "==> demo: generated a throwaway DJANGO_SECRET_KEY for this run"
+	fi
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_catalog
+	$(PY) manage.py walkthrough
+
+# run: the real thing, web + one worker per service (Procfile), against the
+# exported CELERY_BROKER_URL and DATABASE_URL. It never invents a secret key.
+run: install
+	@if [ -z "$${DJANGO_SECRET_KEY:-}" ]; then
+	  echo "make run: DJANGO_SECRET_KEY is not set. Export one first, for example:" >&2
+	  echo "  export DJANGO_SECRET_KEY=\"\$$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')\"" >&2
+	  exit 1
+	fi
+	mkdir -p var
+	export PATH="$(abspath $(VENV))/bin:$$PATH" PORT="$(PORT)"  # Procfile lines call python and celery
+	python manage.py migrate --noinput
+	python manage.py seed_catalog
+	exec honcho start -f Procfile
+
+# migrate: apply migrations to the configured database (needs DJANGO_SECRET_KEY).
+migrate: install
+	@mkdir -p var
+	$(PY) manage.py migrate --noinput
+
+# clean: SQLite files and caches; the virtualenv stays.
+clean:
+	@rm -f var/*.sqlite3 var/*.sqlite3-*
+	rm -rf .pytest_cache .mypy_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +

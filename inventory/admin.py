@@ -1,0 +1,15 @@
+"""Inventory's own reservations: written by the inventory service, shown here read-only."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from inventory.models import Reservation
+from shop.admin import ReadOnlyModelAdmin
+
+
+@admin.register(Reservation)
+class ReservationAdmin(ReadOnlyModelAdmin[Reservation]):
+    list_display = ["order_id", "status", "items", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["order_id"]

@@ -1,0 +1,82 @@
+"""What every chapter gets: the console, the selected modes, the broker, and pausing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+
+#: How often the in-process worker polls memory:// queues. kombu's default (1 s) would add up to a
+#: second to every hop and make the traces' timings say more about polling than about messaging.
+MEMORY_POLLING_INTERVAL = 0.01
+
+
+@dataclass
+class Context:
+    console: Console
+    modes: tuple[str, ...]
+    broker_url: str
+    embedded: bool  # True: this process runs the workers (memory://); False: `make run` does
+    pause_between_steps: bool = False
+    settle_timeout: float = 20.0
+
+    def pause(self) -> None:
+        if not self.pause_between_steps:
+            return
+        try:
+            self.console.input("[dim]Press Enter to continue…[/dim]")
+        except EOFError:
+            self.pause_between_steps = False
+
+    @contextmanager
+    def workers(self) -> Iterator[None]:
+        """Run the services for the duration of a chapter: in-process on ``memory://``;
+        on a real broker the workers of ``make run`` are already consuming."""
+        if not self.embedded:
+            yield
+            return
+        from shop.celery import app
+        from shop.messaging.embedded import embedded_worker
+
+        with _quiet(), _fast_polling(app), embedded_worker(app):
+            yield
+
+
+@contextmanager
+def _fast_polling(app: Any) -> Iterator[None]:
+    saved = app.conf.broker_transport_options
+    if "polling_interval" not in (saved or {}):
+        app.conf.broker_transport_options = {**(saved or {}), "polling_interval": MEMORY_POLLING_INTERVAL}
+    try:
+        yield
+    finally:
+        app.conf.broker_transport_options = saved
+
+
+class _DropNoHostname(logging.Filter):
+    """kombu warns that memory:// has no host name, which is true and of no interest here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No hostname was supplied" not in record.getMessage()
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Hide the worker's start-up chatter (INFO). Warnings and errors still reach stderr.
+
+    ``logging.disable`` rather than logger levels: starting the worker re-applies Django's
+    LOGGING, which resets the levels of existing loggers.
+    """
+    previous = logging.root.manager.disable
+    kombu_log, no_hostname = logging.getLogger("kombu.connection"), _DropNoHostname()
+    logging.disable(max(previous, logging.INFO))
+    kombu_log.addFilter(no_hostname)
+    try:
+        yield
+    finally:
+        kombu_log.removeFilter(no_hostname)
+        logging.disable(previous)

@@ -1,0 +1,120 @@
+"""The comparison suite: the same scenarios in command mode and event mode, on every broker.
+
+The end state must be the same in both modes; what differs is who names whom, who hears of a
+failure, and what travelled over the broker. Each test is parametrized over mode × broker
+(memory, redis, amqp) by tests/integration/conftest.py.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from analytics.selectors import totals
+from inventory.models import Reservation
+from notifications.models import SentEmail
+from orders.models import FailedCommand, Order
+from shop.messaging import faults
+from shop.models import DeadLetter, MessageLog
+from tests.integration.harness import Flow
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+ADA, GRACE, MALLORY = "ada@example.com", "grace@example.com", "mallory@mailinator.com"
+
+
+def emails(order: Order, template: str) -> int:
+    return SentEmail.objects.filter(order_id=order.id, template=template).count()
+
+
+def sent_by_orders(order: Order) -> list[MessageLog]:
+    return list(MessageLog.objects.filter(correlation_id=str(order.id), service="orders", status="sent"))
+
+
+def test_happy_path_same_end_state(flow: Flow) -> None:
+    order = flow.place(ADA, ("PROD-A", 2))
+    order = flow.settle(order.id)
+
+    assert order.status == Order.Status.CONFIRMED
+    assert flow.stock("PROD-A") == 98
+    assert totals() == {"revenue": Decimal("49.98"), "items_sold": Decimal("2")}
+    assert emails(order, "order-confirmation") == 1
+    assert not FailedCommand.objects.exists() and not DeadLetter.objects.exists()
+
+
+def test_who_names_whom(flow: Flow) -> None:
+    """Command mode: the producer addressed each consumer's queue. Event mode: one exchange."""
+    order = flow.settle(flow.place(ADA, ("PROD-A", 1)).id)
+    routes = {m.route for m in sent_by_orders(order)}
+    placed = [m for m in sent_by_orders(order) if not m.causation_id]
+    if flow.mode == "command":
+        assert routes == {"queue inventory.reserve", "queue fraud.check", "queue email.send", "queue analytics.record"}
+        assert {m.name for m in placed} == {"inventory.reserve", "fraud.check"}
+        assert all(m.kind == "command" for m in sent_by_orders(order))
+    else:
+        assert routes == {"exchange events"}
+        assert [m.name for m in placed] == ["order.placed"]
+        handlers = MessageLog.objects.filter(message_id=placed[0].message_id, status="handled")
+        # One publish, one copy per subscribing service: the fanout.
+        assert sorted(h.service for h in handlers) == ["fraud", "inventory"]
+        assert sorted(h.route for h in handlers) == ["fraud.events", "inventory.events"]
+
+
+def test_risky_order_is_flagged_and_held(flow: Flow) -> None:
+    order = flow.settle(flow.place(MALLORY, ("PROD-C", 1)).id)
+
+    assert order.status == Order.Status.ON_HOLD
+    assert order.risk_score == pytest.approx(0.85)
+    assert "disposable email" in order.hold_reason
+    assert flow.stock("PROD-C") == 4  # held, but the stock is reserved
+    assert emails(order, "order-confirmation") == 1
+
+
+def test_out_of_stock_cancels_without_confirmation(flow: Flow) -> None:
+    order = flow.settle(flow.place(GRACE, ("PROD-E", 2)).id)
+
+    assert order.status == Order.Status.CANCELLED
+    assert "out of stock" in order.cancel_reason
+    assert flow.stock("PROD-E") == 1
+    assert emails(order, "order-confirmation") == 0
+    assert emails(order, "order-cancelled") == 1
+    assert totals()["revenue"] == 0
+
+
+def test_cancel_releases_stock(flow: Flow) -> None:
+    order = flow.settle(flow.place(ADA, ("PROD-B", 3)).id)
+    assert order.status == Order.Status.CONFIRMED and flow.stock("PROD-B") == 47
+
+    flow.cancel(order.id)
+    flow.wait_for("stock released", lambda: flow.stock("PROD-B") == 50)
+    order = flow.settle(order.id)
+
+    assert order.status == Order.Status.CANCELLED
+    assert Reservation.objects.get(order_id=order.id).status == Reservation.Status.RELEASED
+    assert emails(order, "order-cancelled") == 1
+
+
+def test_analytics_failure_isolation(flow: Flow) -> None:
+    """Analytics always fails. Inventory and email still complete in both modes; who hears of
+    the failure differs: the producer (command mode) or only analytics itself (event mode)."""
+    failing = "analytics.record" if flow.mode == "command" else "order.confirmed"
+    faults.inject("analytics", failing, error="analytics is down")
+
+    order = flow.settle(flow.place(ADA, ("PROD-A", 1)).id)
+
+    assert order.status == Order.Status.CONFIRMED
+    assert flow.stock("PROD-A") == 99
+    assert emails(order, "order-confirmation") == 1
+    assert totals()["revenue"] == 0
+    if flow.mode == "command":
+        # The producer asked to be told (on_failure="orders.note_failure") and now owns it.
+        failure = FailedCommand.objects.get(order=order)
+        assert failure.command == "analytics.record" and "analytics is down" in failure.error
+        assert not DeadLetter.objects.exists()
+    else:
+        # Orders never hears of it: analytics dead-letters its own copy of the event.
+        assert not FailedCommand.objects.exists()
+        letter = DeadLetter.objects.get()
+        assert (letter.consumer, letter.message_type, letter.source) == ("analytics", "order.confirmed", "analytics.events")
+        assert "analytics is down" in letter.reason and letter.attempts >= 2

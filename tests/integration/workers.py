@@ -1,0 +1,129 @@
+"""Real Celery worker processes, one per service, started from the Procfile's own lines.
+
+The integration tier runs exactly what ``make run`` runs, against a real broker and the
+test database, so routing, serialization, acknowledgement and fanout are the real thing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+LOG_DIR = ROOT / "var" / "test-workers"
+LOCK_TIMEOUT = 900
+
+
+def lock_brokers() -> int:
+    """Serialize test runs that use real brokers on this machine.
+
+    Two runs would share the same queues, and each run's workers would take the other's
+    messages (and write them to the other run's database). Returns the lock's descriptor.
+    """
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    fd = os.open(LOG_DIR / "brokers.lock", os.O_RDWR | os.O_CREAT)
+    deadline = time.monotonic() + LOCK_TIMEOUT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise RuntimeError("another test run has held the broker lock for 15 minutes") from None
+            time.sleep(0.5)
+
+
+def kill_leftovers(pid_file: Path) -> None:
+    """Stop workers a crashed earlier run left behind (their process groups are in pid_file)."""
+    if not pid_file.exists():
+        return
+    for pid in pid_file.read_text().split():
+        try:
+            os.killpg(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, ValueError):
+            pass
+    pid_file.unlink()
+
+
+def procfile_workers() -> dict[str, list[str]]:
+    """Service name -> worker command line, read from the Procfile (web excluded)."""
+    workers = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() and name.strip() != "web" and command.strip().startswith("celery"):
+            workers[name.strip()] = shlex.split(command.strip())
+    return workers
+
+
+def database_url() -> str:
+    """The URL of the database the tests are using right now (the test database)."""
+    settings = connection.settings_dict
+    if settings["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{settings['NAME']}"
+    user = settings.get("USER") or "postgres"
+    password = f":{settings['PASSWORD']}" if settings.get("PASSWORD") else ""
+    host = settings.get("HOST") or "127.0.0.1"
+    port = settings.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{settings['NAME']}"
+
+
+@dataclass
+class WorkerGroup:
+    broker: str
+    broker_url: str
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def log_path(self, service: str) -> Path:
+        return LOG_DIR / f"{self.broker}-{service}.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return LOG_DIR / f"{self.broker}.pids"
+
+    def start(self, timeout: float = 60) -> None:
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        kill_leftovers(self.pid_file)
+        env = {
+            **os.environ,
+            "CELERY_BROKER_URL": self.broker_url,
+            "DATABASE_URL": database_url(),
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "PYTHONPATH": str(ROOT),
+        }
+        for service, argv in procfile_workers().items():
+            argv = [sys.executable, "-m", *argv, "-n", f"{service}-{self.broker}@%h"]
+            log = self.log_path(service).open("wb")
+            self.processes[service] = subprocess.Popen(
+                argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.pid_file.write_text(" ".join(str(p.pid) for p in self.processes.values()))
+        deadline = time.monotonic() + timeout
+        for service, proc in self.processes.items():
+            while b" ready." not in self.log_path(service).read_bytes():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    tail = self.log_path(service).read_text(errors="replace")[-3000:]
+                    self.stop()
+                    raise RuntimeError(f"{service} worker on {self.broker} did not start:\n{tail}")
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.processes.clear()
+        self.pid_file.unlink(missing_ok=True)

@@ -1,0 +1,47 @@
+"""Which real services the tests can reach, and what to do when one is missing.
+
+Without a service its tier is skipped, with a line saying so. Under ``CI=true`` a missing
+service fails the test instead: CI must never go green by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import cache
+from urllib.parse import urlparse
+
+import pytest
+
+REDIS_URL = os.environ.get("SHOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+AMQP_URL = os.environ.get("SHOP_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+BROKER_URLS = {"memory": "memory://", "redis": REDIS_URL, "amqp": AMQP_URL}
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+@cache
+def reachable(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or _default_port(parsed.scheme)), 2):
+            return True
+    except OSError:
+        return False
+
+
+def require_broker(name: str) -> str:
+    url = BROKER_URLS[name]
+    if name != "memory" and not reachable(url):
+        message = f"{name} broker not reachable at {url}"
+        if in_ci():
+            pytest.fail(f"{message} (CI=true: a missing service is a failure)")
+        pytest.skip(message)
+    return url
+
+
+def _default_port(scheme: str) -> int:
+    return {"redis": 6379, "amqp": 5672, "postgres": 5432, "postgresql": 5432}.get(scheme, 0)
