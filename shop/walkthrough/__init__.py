@@ -11,22 +11,17 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.test.utils import override_settings
-from kombu.utils.url import maybe_sanitize_url
 from rich.console import Console
 
 from shop.messaging.settings import broker_scheme
 from shop.walkthrough import render
 from shop.walkthrough.chapters import CHAPTERS, Chapter, get
-from shop.walkthrough.context import Context
+from shop.walkthrough.context import Context, WalkthroughError, display_url
 
 MODES = {"command": ("command",), "event": ("event",), "both": ("command", "event")}
 BROKER_SCHEMES = {"memory", "redis", "rediss", "amqp", "amqps", "pyamqp"}
 #: The demo's own process keeps e-mails in memory (they are in notifications' SentEmail table).
 DEMO_EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-
-
-class WalkthroughError(Exception):
-    """A problem with how the walkthrough was started, explained for the user."""
 
 
 def broker_for(requested: str | None, configured: str) -> str:
@@ -37,11 +32,11 @@ def broker_for(requested: str | None, configured: str) -> str:
         raise WalkthroughError(f"--broker {requested!r}: expected a redis://, amqp:// or memory:// URL")
     if requested != configured:
         raise WalkthroughError(
-            f"--broker is {maybe_sanitize_url(requested)}, but this process was configured with "
-            f"CELERY_BROKER_URL={maybe_sanitize_url(configured)} (settings are read at startup).\n"
+            f"--broker is {display_url(requested)}, but this process was configured with "
+            f"CELERY_BROKER_URL={display_url(configured)} (settings are read at startup).\n"
             f"Export it first, the same as for the workers of `make run`:\n"
             f"  export CELERY_BROKER_URL='{requested}'\n"
-            f"  python manage.py walkthrough --broker \"$CELERY_BROKER_URL\""
+            f'  python manage.py walkthrough --broker "$CELERY_BROKER_URL"'
         )
     return requested
 
@@ -79,7 +74,7 @@ def _announce(ctx: Context) -> None:
         where = "an in-process worker on memory:// (the embedded default, no servers)"
     else:
         where = (
-            f"{maybe_sanitize_url(ctx.broker_url)}, expecting the workers of `make run` "
+            f"{display_url(ctx.broker_url)}, expecting the workers of `make run` "
             "(same CELERY_BROKER_URL and DATABASE_URL) to be consuming"
         )
     ctx.console.print(f"[dim]Services run on {where}.[/dim]")
@@ -97,6 +92,9 @@ def _workers_answer(timeout: float = 1.0) -> bool:
         return bool(app.control.ping(timeout=timeout))
     except Exception:  # noqa: BLE001 - a ping is advice only; settling reports the real problem
         return False
+
+
+__all__ = ["WalkthroughError", "available_modes", "run_walkthrough"]
 
 
 def available_modes() -> Sequence[str]:

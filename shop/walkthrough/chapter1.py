@@ -10,7 +10,7 @@ from analytics.selectors import totals
 from catalog.services import seed_catalog
 from shop.walkthrough import render
 from shop.walkthrough.context import Context
-from shop.walkthrough.scenarios import Run, Scenario, play
+from shop.walkthrough.scenarios import Run, Scenario, play, require_progress
 from shop.walkthrough.summary import PRODUCER, ModeSummary, email_counts, metrics_delta, summarize
 
 TITLE = "Commands vs events"
@@ -42,6 +42,7 @@ def run(ctx: Context) -> None:
             ctx.console.print(f"\n[bold]{escape(scenario.title)}[/bold]: {escape(scenario.about)}")
             runs.append(play(scenario, mode, timeout=ctx.settle_timeout))
             render.show_run(ctx.console, runs[-1])
+            require_progress(runs[-1], ctx)
             ctx.pause()
         summary = summarize(
             mode, runs, emails=email_counts([r.order.id for r in runs]), metrics=metrics_delta(before, totals())
@@ -93,4 +94,3 @@ def _came_back(runs: Sequence[Run]) -> str:
             if step.sender not in (None, PRODUCER) and PRODUCER in step.handlers:
                 names.setdefault(step.name, step.kind)
     return ", ".join(f"{name} ({kind})" for name, kind in names.items())
-

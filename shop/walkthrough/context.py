@@ -8,11 +8,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from kombu.utils.url import maybe_sanitize_url
 from rich.console import Console
 
 #: How often the in-process worker polls memory:// queues. kombu's default (1 s) would add up to a
 #: second to every hop and make the traces' timings say more about polling than about messaging.
 MEMORY_POLLING_INTERVAL = 0.01
+
+
+def display_url(url: str) -> str:
+    """A broker URL fit to print: any password masked."""
+    return maybe_sanitize_url(url) if "@" in url else url
+
+
+class WalkthroughError(Exception):
+    """A problem with how the walkthrough was started or with the services, explained for the user."""
 
 
 @dataclass

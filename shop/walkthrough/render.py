@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from rich import box
@@ -116,7 +116,7 @@ def comparison_table(summaries: Sequence[ModeSummary]) -> Table:
     table.add_column("", style="bold", no_wrap=True)
     for s in summaries:
         table.add_column(f"{s.mode} mode", style=MODE_STYLE.get(s.mode, ""), ratio=1)
-    rows = [
+    rows: list[tuple[str, Callable[[ModeSummary], str]]] = [
         (f"messages {PRODUCER} sent, per order", lambda s: " · ".join(f"{t} {n}" for t, n in s.sent_by_producer)),
         (f"what {PRODUCER} sent", lambda s: ", ".join(s.producer_names)),
         (f"consumers {PRODUCER} addressed by name", _addressed),

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
+
 
 from catalog.models import Customer, Product
 from orders.models import Order
 from orders.services import LineRequest, place_order
 from shop.messaging.subscriptions import table
 from shop.models import MessageLog
+from shop.walkthrough.context import Context, WalkthroughError, display_url
 from shop.walkthrough.trace import Step, build_trace, pending
 
 
@@ -80,5 +81,11 @@ def play(scenario: Scenario, mode: str, *, timeout: float = 20.0) -> Run:
     return settle(Run(scenario, mode, place(scenario, mode)), timeout=timeout)
 
 
-def runs_for(runs: Sequence[Run], mode: str) -> list[Run]:
-    return [r for r in runs if r.mode == mode]
+def require_progress(run: Run, ctx: Context) -> None:
+    """Stop when nothing at all handled the order's messages: no service is consuming."""
+    if run.timed_out and not any(step.deliveries for step in run.steps):
+        where = "the in-process worker" if ctx.embedded else "the workers of `make run`"
+        raise WalkthroughError(
+            f"no service handled any message for order {run.order.id} in {run.waited_s:.0f} s: "
+            f"is {where} consuming from {display_url(ctx.broker_url)}, with the same DATABASE_URL?"
+        )

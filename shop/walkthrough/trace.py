@@ -172,8 +172,8 @@ class Line:
     to: str
     done_ms: float | None
     status: str
-    did: str
-    repeat: bool  # same message as the line above (the 2nd, 3rd... copy of an event)
+    did: str = ""
+    repeat: bool = False  # same message as the line above (the 2nd, 3rd... copy of an event)
 
 
 def lines(steps: Sequence[Step]) -> list[Line]:
@@ -182,14 +182,12 @@ def lines(steps: Sequence[Step]) -> list[Line]:
         sender = step.sender or "?"
         if not step.deliveries:
             out.append(
-                Line(step.sent_ms, sender, step.kind, step.name, step.route, "nobody (yet)", None, "not handled", "", False)
+                Line(step.sent_ms, sender, step.kind, step.name, step.route, "nobody (yet)", None, "not handled")
             )
         for index, d in enumerate(step.deliveries):
-            via = step.route or f"queue {d.route}"
-            if step.kind == "event":
-                via = f"{step.route or '?'} → {d.route}"
-            status = d.status.replace("_", "-")
-            if d.attempts > 1:
-                status += f" ({d.attempts} tries)"
-            out.append(Line(step.sent_ms, sender, step.kind, step.name, via, d.service, d.at_ms, status, d.did, index > 0))
+            via = f"{step.route or '?'} → {d.route}" if step.kind == "event" else step.route or f"queue {d.route}"
+            status = d.status.replace("_", "-") + (f" ({d.attempts} tries)" if d.attempts > 1 else "")
+            out.append(
+                Line(step.sent_ms, sender, step.kind, step.name, via, d.service, d.at_ms, status, d.did, index > 0)
+            )
     return out

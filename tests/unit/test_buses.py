@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -62,9 +63,8 @@ def test_unknown_names_are_refused_by_both_buses(recorded: RecordingTransport) -
     ],
 )
 def test_a_bad_payload_raises_before_anything_is_delivered(recorded: RecordingTransport, send, field: str) -> None:
-    with transaction.atomic():
-        with pytest.raises(InvalidMessage, match=field):
-            send()
+    with transaction.atomic(), pytest.raises(InvalidMessage, match=re.escape(field)):
+        send()
     assert recorded.delivered == []
     assert not MessageLog.objects.exists()
 

@@ -50,9 +50,7 @@ def placed_event(products: dict[str, Product], user_id: int, *, sku: str = "PROD
         data={
             "order_id": order_id,
             "user_id": user_id,
-            "items": [
-                {"product_id": product.pk, "sku": sku, "quantity": quantity, "unit_price": str(product.price)}
-            ],
+            "items": [{"product_id": product.pk, "sku": sku, "quantity": quantity, "unit_price": str(product.price)}],
             "total": str(product.price * quantity),
             "placed_at": "2025-01-01T12:00:00+00:00",
         },
@@ -75,7 +73,9 @@ def stock(sku: str) -> int:
     return Product.objects.get(sku=sku).stock
 
 
-def deliver_reserve(raw: object, handler: Callable[..., Any] = inventory_tasks.reserve, *, policy: RetryPolicy = DEFAULT_RETRY):
+def deliver_reserve(
+    raw: object, handler: Callable[..., Any] = inventory_tasks.reserve, *, policy: RetryPolicy = DEFAULT_RETRY
+):
     return deliver_command("inventory", "inventory.reserve", raw, handler, queue="inventory.reserve", policy=policy)
 
 
@@ -162,7 +162,10 @@ def test_an_event_the_service_does_not_subscribe_to_is_ignored(
     recorded: RecordingTransport, products: dict[str, Product], ada: Customer
 ) -> None:
     confirmed = Envelope(
-        kind=Kind.EVENT, type="order.flagged", correlation_id="c", producer="fraud",
+        kind=Kind.EVENT,
+        type="order.flagged",
+        correlation_id="c",
+        producer="fraud",
         data={"order_id": str(uuid.uuid4()), "risk_score": 0.9, "reasons": ["x"]},
     )
     result = deliver_event("inventory", confirmed.to_wire(), queue=QUEUE)
@@ -174,7 +177,9 @@ def test_an_event_the_service_does_not_subscribe_to_is_ignored(
 # --- the inbox: at-least-once in, exactly-once effect ---------------------------------------------------------------
 
 
-def test_a_duplicate_event_is_applied_once(recorded: RecordingTransport, products: dict[str, Product], ada: Customer) -> None:
+def test_a_duplicate_event_is_applied_once(
+    recorded: RecordingTransport, products: dict[str, Product], ada: Customer
+) -> None:
     event = placed_event(products, ada.pk, quantity=3)
     before = stock("PROD-A")
 
@@ -271,9 +276,15 @@ def test_a_failed_attempt_leaves_no_writes_and_no_messages(
     @subscriptions.Subscriber("flaky").on("order.placed")
     def flaky(envelope: Envelope, event: Any) -> str:
         services.reserve_stock(event.order_id, event.items)
-        bus().events.publish("inventory.reserved", {"order_id": str(event.order_id), "items": [
-            {"product_id": i.product_id, "quantity": i.quantity} for i in event.items]}, producer="flaky",
-            caused_by=envelope)
+        bus().events.publish(
+            "inventory.reserved",
+            {
+                "order_id": str(event.order_id),
+                "items": [{"product_id": i.product_id, "quantity": i.quantity} for i in event.items],
+            },
+            producer="flaky",
+            caused_by=envelope,
+        )
         attempts.append(1)
         if len(attempts) < 3:
             raise RuntimeError("half-way")
@@ -310,7 +321,9 @@ def test_a_handled_command_sends_its_success_reply(recorded: RecordingTransport,
 def test_a_rejected_command_sends_the_failure_reply_and_is_not_retried(
     recorded: RecordingTransport, products: dict[str, Product]
 ) -> None:
-    command = reserve_command(products, sku="PROD-E", quantity=5, on_success="orders.confirm", on_failure="orders.reject")
+    command = reserve_command(
+        products, sku="PROD-E", quantity=5, on_success="orders.confirm", on_failure="orders.reject"
+    )
     before = stock("PROD-E")
 
     result = deliver_reserve(command.to_wire())
@@ -362,7 +375,9 @@ def test_a_failing_command_without_a_return_address_is_dead_lettered(
     assert recorded.delivered == []
 
 
-def test_a_command_retry_rolls_back_the_failed_attempts(recorded: RecordingTransport, products: dict[str, Product]) -> None:
+def test_a_command_retry_rolls_back_the_failed_attempts(
+    recorded: RecordingTransport, products: dict[str, Product]
+) -> None:
     calls: list[int] = []
 
     def half_way(envelope: Envelope, command: Any) -> dict[str, Any]:
@@ -380,15 +395,18 @@ def test_a_command_retry_rolls_back_the_failed_attempts(recorded: RecordingTrans
     assert recorded.names == ["orders.confirm"]
 
 
-def test_command_rejected_is_not_retried_even_with_retries_left(recorded: RecordingTransport, products: dict[str, Product]) -> None:
+def test_command_rejected_is_not_retried_even_with_retries_left(
+    recorded: RecordingTransport, products: dict[str, Product]
+) -> None:
     calls: list[int] = []
 
     def refuse(envelope: Envelope, command: Any) -> None:
         calls.append(1)
         raise CommandRejected("no")
 
-    result = deliver_reserve(reserve_command(products, on_failure="orders.reject").to_wire(), refuse,
-                             policy=RetryPolicy(max_attempts=5))
+    result = deliver_reserve(
+        reserve_command(products, on_failure="orders.reject").to_wire(), refuse, policy=RetryPolicy(max_attempts=5)
+    )
     assert (result.status, result.attempts, len(calls)) == (MessageLog.Status.FAILED, 1, 1)
     assert recorded.names == ["orders.reject"]
 
@@ -397,8 +415,10 @@ def test_command_rejected_is_not_retried_even_with_retries_left(recorded: Record
     ("mutate", "reason"),
     [
         (lambda wire: {**wire, "kind": "event"}, r"task 'inventory.reserve' received an? event 'inventory.reserve'"),
-        (lambda wire: {**wire, "type": "inventory.release", "data": {"order_id": wire["data"]["order_id"]}},
-         r"task 'inventory.reserve' received a command 'inventory.release'"),
+        (
+            lambda wire: {**wire, "type": "inventory.release", "data": {"order_id": wire["data"]["order_id"]}},
+            r"task 'inventory.reserve' received a command 'inventory.release'",
+        ),
         (lambda wire: {**wire, "data": {**wire["data"], "items": []}}, r"data\.items"),
         (lambda wire: "not json", r"JSON object"),
     ],
@@ -428,7 +448,10 @@ def test_orders_confirms_on_inventory_reserved_and_states_it_caused_by_that_even
     order = Order.objects.create(customer=ada, mode=FlowMode.EVENT, total=Decimal("24.99"))
     OrderLine.objects.create(order=order, product=product, sku=product.sku, quantity=1, unit_price=product.price)
     reserved = Envelope(
-        kind=Kind.EVENT, type="inventory.reserved", correlation_id=str(order.id), producer="inventory",
+        kind=Kind.EVENT,
+        type="inventory.reserved",
+        correlation_id=str(order.id),
+        producer="inventory",
         data={"order_id": str(order.id), "items": [{"product_id": product.pk, "quantity": 1}]},
     )
     result = deliver_event("orders", reserved.to_wire(), queue="orders.events")

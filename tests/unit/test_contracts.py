@@ -17,7 +17,7 @@ ORDER_ID = str(uuid.uuid4())
 
 
 def test_resolving_an_unknown_type_raises() -> None:
-    with pytest.raises(UnknownMessageType, match="'order.exploded'"):
+    with pytest.raises(UnknownMessageType, match=r"'order\.exploded'"):
         contracts.resolve("order.exploded")
 
 
@@ -42,7 +42,11 @@ def test_a_valid_payload_parses() -> None:
 @pytest.mark.parametrize(
     ("name", "data", "field"),
     [
-        ("inventory.reserve", {"order_id": ORDER_ID, "items": [{"product_id": 1, "quantity": 0}]}, "data.items.0.quantity"),
+        (
+            "inventory.reserve",
+            {"order_id": ORDER_ID, "items": [{"product_id": 1, "quantity": 0}]},
+            "data.items.0.quantity",
+        ),
         (
             "inventory.reserve",
             {"order_id": ORDER_ID, "items": [{"product_id": 1, "quantity": 1}, {"product_id": -4, "quantity": 1}]},
@@ -77,9 +81,7 @@ def test_extra_fields_are_forbidden_in_nested_lines_too() -> None:
 
 
 def test_extra_fields_are_forbidden_in_the_envelope() -> None:
-    wire = Envelope(
-        kind=Kind.EVENT, type="order.cancelled", correlation_id="c", producer="orders", data={}
-    ).to_wire()
+    wire = Envelope(kind=Kind.EVENT, type="order.cancelled", correlation_id="c", producer="orders", data={}).to_wire()
     with pytest.raises(InvalidMessage, match="surprise"):
         Envelope.from_wire({**wire, "surprise": True})
 

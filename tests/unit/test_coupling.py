@@ -153,6 +153,9 @@ def test_no_one_else_registers_a_subscriber() -> None:
     for package in ("shop", *SERVICE_APPS, "catalog"):
         for path in python_files(package):
             for node in ast.walk(parse(path)):
-                if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "Subscriber":
+                if (
+                    isinstance(node, ast.Call)
+                    and getattr(node.func, "id", getattr(node.func, "attr", "")) == "Subscriber"
+                ):
                     creating.add(str(path.relative_to(ROOT)))
     assert creating == {f"{service}/handlers.py" for service in (*SUBSCRIBER_APPS, "orders")}

@@ -192,7 +192,11 @@ def test_a_valid_order_totals_its_lines(catalog: None, recorded: object) -> None
     ada = Customer.objects.get(email="ada@example.com")
     order = place_order(
         customer_id=ada.pk,
-        items=[LineRequest(product("PROD-A").pk, 2), LineRequest(product("PROD-A").pk, 1), LineRequest(product("PROD-D").pk, 4)],
+        items=[
+            LineRequest(product("PROD-A").pk, 2),
+            LineRequest(product("PROD-A").pk, 1),
+            LineRequest(product("PROD-D").pk, 4),
+        ],
         mode="event",
     )
     assert order.total == Decimal("24.99") * 3 + Decimal("4.50") * 4

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import IO, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
@@ -29,14 +30,17 @@ class Command(BaseCommand):
         parser.add_argument("--pause", action="store_true", help="Wait for Enter after each step.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        out = getattr(self.stdout, "_out", self.stdout)  # the raw stream: rich manages its own newlines
+        out: IO[str] = getattr(self.stdout, "_out", sys.stdout)  # the raw stream: rich manages its own newlines
         tty = bool(getattr(out, "isatty", lambda: False)())
         console = Console(file=out, width=None if tty else PLAIN_WIDTH, no_color=not tty, highlight=False)
         if tty and console.width > PLAIN_WIDTH:
             console.width = PLAIN_WIDTH
         try:
             run_walkthrough(
-                console, mode=options["mode"], chapter=options["chapter"], broker=options["broker"],
+                console,
+                mode=options["mode"],
+                chapter=options["chapter"],
+                broker=options["broker"],
                 pause=options["pause"],
             )
         except WalkthroughError as exc:
