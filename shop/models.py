@@ -28,6 +28,7 @@ class MessageLog(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices)
     correlation_id = models.CharField(max_length=100, db_index=True)
     causation_id = models.CharField(max_length=100, blank=True, default="")
+    worker = models.CharField(max_length=120, blank=True, default="", help_text="host:pid of the process.")
     attempts = models.PositiveIntegerField(default=1)
     duration_ms = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True, default="")

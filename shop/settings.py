@@ -121,5 +121,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {"shop": {"handlers": ["console"], "level": os.environ.get("SHOP_LOG_LEVEL", "INFO")}},
+    "loggers": {
+        "shop": {"handlers": ["console"], "level": os.environ.get("SHOP_LOG_LEVEL", "INFO"), "propagate": False}
+    },
 }

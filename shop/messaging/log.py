@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 
 from shop.messaging.envelope import Envelope
 from shop.models import MessageLog
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def sent(envelope: Envelope, *, route: str, duration_ms: float) -> None:
@@ -18,6 +24,7 @@ def sent(envelope: Envelope, *, route: str, duration_ms: float) -> None:
         status=MessageLog.Status.SENT,
         correlation_id=envelope.correlation_id,
         causation_id=envelope.causation_id or "",
+        worker=worker_name(),
         duration_ms=duration_ms,
     )
 
@@ -42,6 +49,7 @@ def handled(
         status=status,
         correlation_id=envelope.correlation_id,
         causation_id=envelope.causation_id or "",
+        worker=worker_name(),
         attempts=attempts,
         duration_ms=duration_ms,
         error=error[:4000],

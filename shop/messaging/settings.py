@@ -66,7 +66,7 @@ def celery_settings_for(broker_url: str) -> dict[str, Any]:
         conf["CELERY_BROKER_TRANSPORT_OPTIONS"] = {"visibility_timeout": REDIS_VISIBILITY_TIMEOUT}
     if scheme == "memory":
         # The in-process transport polls its queues; kombu's 1 s default makes every hop slow.
-        conf["CELERY_BROKER_TRANSPORT_OPTIONS"] = {"polling_interval": 0.05}
+        conf["CELERY_BROKER_TRANSPORT_OPTIONS"] = {"polling_interval": 0.01}
     if scheme in {"amqp", "pyamqp"}:
         conf["CELERY_BROKER_TRANSPORT_OPTIONS"] = {"confirm_publish": True}
     return conf

@@ -85,7 +85,8 @@ class EventConsumerStep(bootsteps.ConsumerStep):
                     channel,
                     queues=[queue],
                     accept=["json"],
-                    prefetch_count=10,
+                    # One at a time: handlers run inline, and competing workers share fairly.
+                    prefetch_count=1,
                     callbacks=[partial(on_event_message, service, queue.name)],
                     on_decode_error=partial(on_undecodable, service, queue.name),
                 )

@@ -11,11 +11,6 @@ from typing import Any
 from kombu.utils.url import maybe_sanitize_url
 from rich.console import Console
 
-#: How often the in-process worker polls memory:// queues. kombu's default (1 s) would add up to a
-#: second to every hop and make the traces' timings say more about polling than about messaging.
-MEMORY_POLLING_INTERVAL = 0.01
-
-
 def display_url(url: str) -> str:
     """A broker URL fit to print: any password masked."""
     return maybe_sanitize_url(url) if "@" in url else url
@@ -52,19 +47,8 @@ class Context:
         from shop.celery import app
         from shop.messaging.embedded import embedded_worker
 
-        with _quiet(), _fast_polling(app), embedded_worker(app):
+        with _quiet(), embedded_worker(app):
             yield
-
-
-@contextmanager
-def _fast_polling(app: Any) -> Iterator[None]:
-    saved = app.conf.broker_transport_options
-    if "polling_interval" not in (saved or {}):
-        app.conf.broker_transport_options = {**(saved or {}), "polling_interval": MEMORY_POLLING_INTERVAL}
-    try:
-        yield
-    finally:
-        app.conf.broker_transport_options = saved
 
 
 class _DropNoHostname(logging.Filter):

@@ -66,40 +66,42 @@ def order_panel(run: Run) -> Panel:
     return Panel(body, title=title, title_align="left", border_style=MODE_STYLE.get(run.mode, "white"))
 
 
-def trace_table(run: Run) -> Table:
+#: Below this width "via" moves into the "what it did" cell, so what each service did stays readable.
+WIDE = 140
+
+
+def trace_table(run: Run, *, width: int = 160) -> Table:
+    wide = width >= WIDE
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False, expand=True, show_edge=False)
     table.add_column("t+ms", justify="right", no_wrap=True)
     table.add_column("from", no_wrap=True)
     table.add_column("message", no_wrap=True)
-    table.add_column("via", no_wrap=True)
+    if wide:
+        table.add_column("via", no_wrap=True)
     table.add_column("to", no_wrap=True)
     table.add_column("done", justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    table.add_column("what it did", ratio=1)
+    table.add_column("what it did" if wide else "via / what it did", ratio=1)
     for line in lines(run.steps):
-        table.add_row(*_cells(line))
+        table.add_row(*_cells(line, wide))
     return table
 
 
-def _cells(line: Line) -> list[Text | str]:
+def _cells(line: Line, wide: bool) -> list[Text | str]:
     label, style = KIND_LABEL.get(line.kind, (line.kind, ""))
-    message = Text.assemble((label, style), " ", (line.name, "bold" if not line.repeat else ""))
+    message = Text.assemble((label, style), " ", (line.name, "bold"))
     sender = Text(line.sender, style="bold" if line.sender == PRODUCER else "")
     if line.repeat:  # another copy of the same event: the fanout
         message = Text.assemble(("  └─ same ", "dim"), (label, style))
         sender = Text("")
     status_style = DELIVERY_STYLE.get(line.status.split(" ")[0], "yellow")
-    did_style = "red" if status_style == "red" else ""
-    return [
-        "" if line.repeat else _ms(line.sent_ms),
-        sender,
-        message,
-        line.via,
-        Text(line.to, style="bold"),
-        _ms(line.done_ms),
-        Text(line.status, style=status_style),
-        Text(line.did, style=did_style),
-    ]
+    did = Text(line.did, style="red" if status_style == "red" else "")
+    if not wide:
+        did = Text.assemble((line.via, "dim"), "\n", did)
+    cells: list[Text | str] = ["" if line.repeat else _ms(line.sent_ms), sender, message]
+    if wide:
+        cells.append(line.via)
+    return [*cells, Text(line.to, style="bold"), _ms(line.done_ms), Text(line.status, style=status_style), did]
 
 
 def _ms(value: float | None) -> str:
@@ -108,7 +110,7 @@ def _ms(value: float | None) -> str:
 
 def show_run(console: Console, run: Run) -> None:
     console.print(order_panel(run))
-    console.print(trace_table(run))
+    console.print(trace_table(run, width=console.width))
 
 
 def comparison_table(summaries: Sequence[ModeSummary]) -> Table:

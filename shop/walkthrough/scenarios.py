@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-
 from catalog.models import Customer, Product
 from orders.models import Order
 from orders.services import LineRequest, place_order
@@ -84,8 +83,8 @@ def play(scenario: Scenario, mode: str, *, timeout: float = 20.0) -> Run:
 def require_progress(run: Run, ctx: Context) -> None:
     """Stop when nothing at all handled the order's messages: no service is consuming."""
     if run.timed_out and not any(step.deliveries for step in run.steps):
-        where = "the in-process worker" if ctx.embedded else "the workers of `make run`"
+        where = "the in-process worker threads" if ctx.embedded else "the workers of `make run`"
         raise WalkthroughError(
             f"no service handled any message for order {run.order.id} in {run.waited_s:.0f} s: "
-            f"is {where} consuming from {display_url(ctx.broker_url)}, with the same DATABASE_URL?"
+            f"check that {where} are running against {display_url(ctx.broker_url)} with the same DATABASE_URL"
         )

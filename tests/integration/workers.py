@@ -92,6 +92,12 @@ class WorkerGroup:
     def start(self, timeout: float = 60) -> None:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         kill_leftovers(self.pid_file)
+        for service in procfile_workers():
+            self.spawn(service, service)
+        self.wait_ready(list(self.processes), timeout)
+
+    def spawn(self, name: str, service: str) -> None:
+        """Start one worker process for ``service``, known here as ``name``."""
         env = {
             **os.environ,
             "CELERY_BROKER_URL": self.broker_url,
@@ -99,21 +105,28 @@ class WorkerGroup:
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "PYTHONPATH": str(ROOT),
         }
-        for service, argv in procfile_workers().items():
-            argv = [sys.executable, "-m", *argv, "-n", f"{service}-{self.broker}@%h"]
-            log = self.log_path(service).open("wb")
-            self.processes[service] = subprocess.Popen(
-                argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        argv = [sys.executable, "-m", *procfile_workers()[service], "-n", f"{name}-{self.broker}@%h"]
+        log = self.log_path(name).open("wb")
+        self.processes[name] = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.pid_file.write_text(" ".join(str(p.pid) for p in self.processes.values()))
+
+    def wait_ready(self, names: list[str], timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
-        for service, proc in self.processes.items():
-            while b" ready." not in self.log_path(service).read_bytes():
+        for name in names:
+            proc = self.processes[name]
+            while b" ready." not in self.log_path(name).read_bytes():
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    tail = self.log_path(service).read_text(errors="replace")[-3000:]
+                    tail = self.log_path(name).read_text(errors="replace")[-3000:]
                     self.stop()
-                    raise RuntimeError(f"{service} worker on {self.broker} did not start:\n{tail}")
+                    raise RuntimeError(f"{name} worker on {self.broker} did not start:\n{tail}")
                 time.sleep(0.2)
+
+    def stop_one(self, name: str) -> None:
+        proc = self.processes.pop(name)
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
 
     def stop(self) -> None:
         for proc in self.processes.values():

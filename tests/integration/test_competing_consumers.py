@@ -1,0 +1,48 @@
+"""Event delivery is once per *service*, not once per worker process.
+
+Two inventory worker processes consume the one durable queue ``inventory.events``: they
+compete, so each event is handled by exactly one of them, and both share the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from orders.models import Order
+from shop.models import MessageLog
+from tests.integration import conftest as integration
+from tests.integration.harness import Flow
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+ORDERS = 24
+
+
+@pytest.fixture
+def second_inventory_worker(live_broker: str) -> Iterator[None]:
+    group = integration._groups[live_broker]
+    group.spawn("inventory-2", "inventory")
+    group.wait_ready(["inventory-2"])
+    try:
+        yield
+    finally:
+        group.stop_one("inventory-2")
+
+
+@pytest.mark.parametrize("live_broker", ["redis", "amqp"], indirect=True)
+def test_two_inventory_workers_compete_and_each_event_is_handled_once(
+    live_broker: str, second_inventory_worker: None, catalog: None
+) -> None:
+    flow = Flow(mode="event", broker=live_broker)
+    orders = [flow.place("ada@example.com", ("PROD-D", 1)) for _ in range(ORDERS)]
+    for order in orders:
+        flow.settle(order.id)
+
+    handled = MessageLog.objects.filter(service="inventory", name="order.placed")
+    assert handled.filter(status="handled").count() == ORDERS
+    assert not handled.filter(status="duplicate").exists(), "the broker delivered an event twice to inventory"
+    assert handled.values("worker").distinct().count() == 2, "both inventory processes took a share"
+    assert flow.stock("PROD-D") == 1000 - ORDERS
+    assert Order.objects.filter(status=Order.Status.CONFIRMED).count() == ORDERS
