@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from pydantic import BaseModel
 
 from shop.messaging import contracts, faults, log
@@ -76,8 +76,10 @@ def deliver_event(service: str, raw: object, *, queue: str) -> Result:
     try:
         envelope = Envelope.from_wire(raw)
         if envelope.kind is not Kind.EVENT:
-            raise MessagingError(f"{envelope.type!r} is a {envelope.kind}; only events belong on {queue}")
+            raise MessagingError(f"{envelope.type!r} is sent as a {envelope.kind.value}; only events belong on {queue}")
         contract = contracts.resolve(envelope.type, envelope.version)
+        if contract.kind is not Kind.EVENT:
+            raise MessagingError(f"{envelope.type!r} is a command's name; only events belong on {queue}")
     except MessagingError as exc:
         return dead_letter(service, queue, raw, str(exc))
     subs = subscriptions_for(service, envelope.type)
@@ -109,7 +111,8 @@ def deliver_command(
     try:
         envelope = Envelope.from_wire(raw)
         if envelope.kind is not Kind.COMMAND or envelope.type != name:
-            raise MessagingError(f"task {name!r} received a {envelope.kind} {envelope.type!r}")
+            article = "an" if envelope.kind is Kind.EVENT else "a"
+            raise MessagingError(f"task {name!r} received {article} {envelope.kind.value} {envelope.type!r}")
         payload: BaseModel = contracts.parse(envelope.type, envelope.version, envelope.data)
     except MessagingError as exc:
         return dead_letter(service, queue, raw, str(exc))
@@ -156,6 +159,14 @@ def apply_once(
                     attempts=attempt, duration_ms=(time.perf_counter() - started) * 1000, outcome=value,
                 )
             return Result(MessageLog.Status.HANDLED, attempt, value=value)
+        except IntegrityError:
+            # Another delivery of this message committed its inbox row first: we lost the race.
+            if _seen(service, envelope):
+                return _duplicate(service, envelope, route)
+            error = "IntegrityError while applying"
+            if attempt >= policy.max_attempts:
+                return Result(MessageLog.Status.FAILED, attempt, error)
+            time.sleep(policy.delay(attempt))
         except CommandRejected as exc:
             return Result(MessageLog.Status.FAILED, attempt, f"rejected: {exc}")
         except Exception as exc:  # noqa: BLE001 - any handler error is retried, then reported

@@ -36,7 +36,8 @@ def register(name: str, kind: Kind, schema: type[BaseModel], version: int = 1) -
     versions = _contracts.setdefault(name, {})
     other = next(iter(versions.values()), None)
     if other is not None and other.kind is not kind:
-        raise MessageKindError(f"{name!r} is already registered as a {other.kind}")
+        article = "an" if other.kind is Kind.EVENT else "a"
+        raise MessageKindError(f"{name!r} is already registered as {article} {other.kind.value}")
     existing = versions.get(version)
     if existing is not None and existing.schema is not schema:
         raise MessageKindError(f"{name!r} v{version} is already registered with {existing.schema.__name__}")

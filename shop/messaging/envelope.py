@@ -45,7 +45,10 @@ class Envelope(BaseModel):
 
     def to_wire(self) -> dict[str, Any]:
         """JSON-compatible dict: the only form that crosses the broker."""
-        return self.model_dump(mode="json", exclude_none=True)
+        wire = self.model_dump(mode="json")
+        if wire["reply_to"] is None:
+            del wire["reply_to"]  # only commands that asked for replies carry one
+        return wire
 
     @classmethod
     def from_wire(cls, raw: object) -> Envelope:

@@ -138,14 +138,6 @@ def test_the_envelope_round_trips_through_json(recorded: RecordingTransport, cat
         assert datetime.fromisoformat(wire["occurred_at"]) == envelope.occurred_at
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "ARCHITECTURE.md §3 lists causation_id as an envelope field, but Envelope.to_wire() "
-        "(shop/messaging/envelope.py:48) dumps with exclude_none=True, so a root message's wire form has no "
-        "'causation_id' key at all (an outside check doing wire['causation_id'] gets KeyError)"
-    ),
-)
 @pytest.mark.parametrize("mode", [FlowMode.COMMAND, FlowMode.EVENT])
 def test_the_wire_form_has_every_envelope_field(recorded: RecordingTransport, catalog: None, mode: str) -> None:
     _place(mode)
