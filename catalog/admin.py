@@ -4,10 +4,10 @@ inventory service changes it (inventory/services.py), so it is read-only on the 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin import ModelAdmin
 from django.http import HttpRequest
 
 from catalog.models import Customer, Product
-from shop.admin import ModelAdmin
 
 
 @admin.register(Product)

@@ -16,6 +16,7 @@ from typing import TypeVar
 from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.contrib.admin import TabularInline
 from django.db.models import Model
 from django.http import HttpRequest
 from django.urls import reverse
@@ -25,7 +26,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from orders.models import FailedCommand, Order, OrderLine
-from shop.admin import ReadOnlyModelAdmin, TabularInline, truncated
+from shop.admin import ReadOnlyModelAdmin, truncated
 from shop.models import MessageLog
 
 #: Rows shown on the order page; the changelist link shows all of them.

@@ -53,8 +53,9 @@ def place_order(*, customer_id: int, items: Sequence[LineRequest], mode: str | N
             total=sum((products[pid].price * qty for pid, qty in lines.items()), Decimal("0")),
         )
         OrderLine.objects.bulk_create(
-            OrderLine(order=order, product=products[pid], sku=products[pid].sku, quantity=qty,
-                      unit_price=products[pid].price)
+            OrderLine(
+                order=order, product=products[pid], sku=products[pid].sku, quantity=qty, unit_price=products[pid].price
+            )
             for pid, qty in sorted(lines.items())
         )
         flow_for(order.mode).placed(order)

@@ -6,29 +6,14 @@ Injected faults are the one thing learners edit here: arm one, watch who notices
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from django.contrib import admin
+from django.contrib.admin import ModelAdmin
 from django.db.models import Model
 from django.http import HttpRequest
 
 from shop.models import DeadLetter, InboxEntry, InjectedFault, MessageLog
-
-if TYPE_CHECKING:
-    from django.contrib.admin import ModelAdmin as ModelAdmin
-    from django.contrib.admin import TabularInline as TabularInline
-else:
-    # django-stubs types these as generic (ModelAdmin[Order]); Django's own classes cannot be
-    # subscripted. These subclasses can, and stand for the originals at runtime.
-
-    class ModelAdmin(admin.ModelAdmin):
-        def __class_getitem__(cls, model: type[Model]) -> type:
-            return cls
-
-    class TabularInline(admin.TabularInline):
-        def __class_getitem__(cls, models: tuple[type[Model], ...]) -> type:
-            return cls
-
 
 _M = TypeVar("_M", bound=Model)
 

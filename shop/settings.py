@@ -10,9 +10,13 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from shop.messaging.settings import celery_settings_for, flow_mode_from_env
+
+# Lets Django's generic classes be subscripted at run time (ModelAdmin[Order]), as django-stubs types them.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("SHOP_VAR_DIR", BASE_DIR / "var"))
@@ -89,9 +93,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL;",
     }
-    DATABASES["default"]["TEST"] = {
-        "NAME": os.environ.get("SHOP_TEST_SQLITE", str(VAR_DIR / "test.sqlite3"))
-    }
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("SHOP_TEST_SQLITE", str(VAR_DIR / "test.sqlite3"))}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -6,9 +6,11 @@ from pathlib import Path
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-insecure-key")
 os.environ.setdefault("SHOP_RETRY_DELAY_SCALE", "0.01")
 # One SQLite test database per test run, so concurrent runs never share (or delete) a file.
-os.environ.setdefault("SHOP_TEST_SQLITE", str(Path(__file__).resolve().parents[1] / "var" / f"test-{os.getpid()}.sqlite3"))
+os.environ.setdefault(
+    "SHOP_TEST_SQLITE", str(Path(__file__).resolve().parents[1] / "var" / f"test-{os.getpid()}.sqlite3")
+)
 
-from shop.settings import *  # noqa: E402,F403
+from shop.settings import *  # noqa: F403
 
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -65,8 +65,12 @@ def dead_letter(
         )
         if envelope is not None:
             log.handled(
-                envelope, service=consumer, route=source, status=MessageLog.Status.DEAD_LETTERED,
-                attempts=attempts, error=reason,
+                envelope,
+                service=consumer,
+                route=source,
+                status=MessageLog.Status.DEAD_LETTERED,
+                attempts=attempts,
+                error=reason,
             )
     logger.warning("dead-lettered on %s for %s: %s", source, consumer, reason)
     return Result(MessageLog.Status.DEAD_LETTERED, attempts, reason)
@@ -129,8 +133,12 @@ def deliver_command(
         # Command mode: the failure belongs to the sender, which asked to be told.
         with transaction.atomic():
             log.handled(
-                envelope, service=service, route=queue, status=MessageLog.Status.FAILED,
-                attempts=result.attempts, error=result.error,
+                envelope,
+                service=service,
+                route=queue,
+                status=MessageLog.Status.FAILED,
+                attempts=result.attempts,
+                error=result.error,
             )
             _reply(service, envelope, ok=False, error=result.error)
         return result
@@ -155,8 +163,13 @@ def apply_once(
                 InboxEntry.objects.create(consumer=service, message_id=envelope.id, message_type=envelope.type)
                 value = run()
                 log.handled(
-                    envelope, service=service, route=route, status=MessageLog.Status.HANDLED,
-                    attempts=attempt, duration_ms=(time.perf_counter() - started) * 1000, outcome=value,
+                    envelope,
+                    service=service,
+                    route=route,
+                    status=MessageLog.Status.HANDLED,
+                    attempts=attempt,
+                    duration_ms=(time.perf_counter() - started) * 1000,
+                    outcome=value,
                 )
             return Result(MessageLog.Status.HANDLED, attempt, value=value)
         except IntegrityError:
@@ -171,8 +184,9 @@ def apply_once(
             return Result(MessageLog.Status.FAILED, attempt, f"rejected: {exc}")
         except Exception as exc:  # noqa: BLE001 - any handler error is retried, then reported
             error = f"{type(exc).__name__}: {exc}"
-            logger.info("%s failed on %s (attempt %d/%d): %s", service, envelope.type, attempt,
-                        policy.max_attempts, error)
+            logger.info(
+                "%s failed on %s (attempt %d/%d): %s", service, envelope.type, attempt, policy.max_attempts, error
+            )
             if attempt >= policy.max_attempts:
                 return Result(MessageLog.Status.FAILED, attempt, error)
             time.sleep(policy.delay(attempt))
@@ -187,8 +201,9 @@ def _duplicate(service: str, envelope: Envelope, route: str) -> Result:
     return Result(MessageLog.Status.DUPLICATE)
 
 
-def _reply(service: str, envelope: Envelope, *, ok: bool, result: dict[str, Any] | None = None,
-           error: str | None = None) -> None:
+def _reply(
+    service: str, envelope: Envelope, *, ok: bool, result: dict[str, Any] | None = None, error: str | None = None
+) -> None:
     reply_to = envelope.reply_to
     target = None if reply_to is None else (reply_to.on_success if ok else reply_to.on_failure)
     if target is None:

@@ -21,7 +21,7 @@ from kombu.transport.virtual.exchange import TopicExchange
 
 class CopyPerQueueTopicExchange(TopicExchange):
     def deliver(self, message: dict[str, Any], exchange: str, routing_key: str, **kwargs: Any) -> None:
-        channel = self.channel
+        channel = self.channel  # type: ignore[attr-defined]  # set by ExchangeType.__init__, untyped
         for queue in channel._lookup(exchange, routing_key):
             if not queue or queue == channel.deadletter_queue:
                 continue

@@ -36,7 +36,9 @@ def command_handler(name: str, *, service: str, retry: RetryPolicy = DEFAULT_RET
 
     def decorate(fn: F) -> F:
         if name in COMMAND_HANDLERS and COMMAND_HANDLERS[name] != service:
-            raise RuntimeError(f"{name!r} already has a handler in {COMMAND_HANDLERS[name]!r}: one command, one handler")
+            raise RuntimeError(
+                f"{name!r} already has a handler in {COMMAND_HANDLERS[name]!r}: one command, one handler"
+            )
         COMMAND_HANDLERS[name] = service
         queue = COMMAND_QUEUES.get(name, name)
 

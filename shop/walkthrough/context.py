@@ -6,10 +6,10 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 from kombu.utils.url import maybe_sanitize_url
 from rich.console import Console
+
 
 def display_url(url: str) -> str:
     """A broker URL fit to print: any password masked."""

@@ -116,5 +116,9 @@ def test_analytics_failure_isolation(flow: Flow) -> None:
         # Orders never hears of it: analytics dead-letters its own copy of the event.
         assert not FailedCommand.objects.exists()
         letter = DeadLetter.objects.get()
-        assert (letter.consumer, letter.message_type, letter.source) == ("analytics", "order.confirmed", "analytics.events")
+        assert (letter.consumer, letter.message_type, letter.source) == (
+            "analytics",
+            "order.confirmed",
+            "analytics.events",
+        )
         assert "analytics is down" in letter.reason and letter.attempts >= 2

@@ -57,18 +57,22 @@ def test_plain_kombu_fanout_loses_events_for_offline_subscribers(redis_url: str)
 
 @pytest.mark.django_db(transaction=True)
 def test_the_app_bus_keeps_a_durable_copy_per_service(redis_url: str) -> None:
-    with Connection(redis_url, transport="shop.messaging.redis_transport:Transport") as conn:
-        with conn.channel() as channel:
-            for service in SERVICES:
-                service_queue(service, redis_url)(channel).declare()  # what each subscriber's worker does
+    transport = "shop.messaging.redis_transport:Transport"
+    with Connection(redis_url, transport=transport) as conn, conn.channel() as channel:
+        for service in SERVICES:
+            service_queue(service, redis_url)(channel).declare()  # what each subscriber's worker does
     app = producer_app(redis_url)
     bootstrap.configure(transport=CeleryTransport(app))
     try:
         for _ in range(5):
             bootstrap.bus().events.publish(
                 "order.cancelled",
-                {"order_id": "00000000-0000-0000-0000-000000000001", "user_id": 1, "reason": "test",
-                 "cancelled_at": "2025-03-15T14:30:00Z"},
+                {
+                    "order_id": "00000000-0000-0000-0000-000000000001",
+                    "user_id": 1,
+                    "reason": "test",
+                    "cancelled_at": "2025-03-15T14:30:00Z",
+                },
                 producer="orders",
                 correlation_id="00000000-0000-0000-0000-000000000001",
             )
@@ -101,14 +105,13 @@ def test_one_services_ack_does_not_drop_anothers_unacked_copy(
             a(channel).declare()
             b(channel).declare()
         with conn.Producer() as producer:
-            producer.publish({"type": "order.placed"}, exchange=exchange, routing_key="order.placed",
-                             serializer="json")
+            producer.publish({"type": "order.placed"}, exchange=exchange, routing_key="order.placed", serializer="json")
         channel_a, channel_b = conn.channel(), conn.channel()
         held_by_a = a(channel_a).get()
         held_by_b = b(channel_b).get()
         assert held_by_a is not None and held_by_b is not None
         held_by_b.ack()
-        channel_a.close()  # A dies without acking: kombu restores what A still held
-        channel_b.close()
+        channel_a.close()  # type: ignore[attr-defined]  # A dies without acking: kombu restores what it held
+        channel_b.close()  # type: ignore[attr-defined]
         left = {"svc_a": drain(conn, a), "svc_b": drain(conn, b)}
     assert left == {"svc_a": 1 if copy_survives else 0, "svc_b": 0}

@@ -6,6 +6,7 @@ test database, so routing, serialization, acknowledgement and fanout are the rea
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shlex
@@ -47,10 +48,8 @@ def kill_leftovers(pid_file: Path) -> None:
     if not pid_file.exists():
         return
     for pid in pid_file.read_text().split():
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
             os.killpg(int(pid), signal.SIGKILL)
-        except (ProcessLookupError, PermissionError, ValueError):
-            pass
     pid_file.unlink()
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.db import transaction
@@ -62,7 +64,9 @@ def test_unknown_names_are_refused_by_both_buses(recorded: RecordingTransport) -
         ),
     ],
 )
-def test_a_bad_payload_raises_before_anything_is_delivered(recorded: RecordingTransport, send, field: str) -> None:
+def test_a_bad_payload_raises_before_anything_is_delivered(
+    recorded: RecordingTransport, send: Callable[[], object], field: str
+) -> None:
     with transaction.atomic(), pytest.raises(InvalidMessage, match=re.escape(field)):
         send()
     assert recorded.delivered == []
@@ -175,7 +179,7 @@ def test_no_reply_names_means_no_return_address(recorded: RecordingTransport) ->
     ],
 )
 def test_reply_names_must_be_registered_commands(
-    recorded: RecordingTransport, replies: dict[str, str], error: type[Exception]
+    recorded: RecordingTransport, replies: dict[str, Any], error: type[Exception]
 ) -> None:
     with pytest.raises(error):
         bus().commands.send("inventory.reserve", RESERVE, producer="orders", correlation_id=ORDER_ID, **replies)

@@ -15,7 +15,7 @@ from inventory import tasks as inventory_tasks
 from inventory.models import Reservation
 from orders.models import FlowMode, Order, OrderLine
 from shop.messaging import faults, subscriptions
-from shop.messaging.consuming import deliver_command, deliver_event
+from shop.messaging.consuming import Result, deliver_command, deliver_event
 from shop.messaging.envelope import Envelope, ReplyTo
 from shop.messaging.errors import CommandRejected
 from shop.messaging.names import Kind
@@ -75,7 +75,7 @@ def stock(sku: str) -> int:
 
 def deliver_reserve(
     raw: object, handler: Callable[..., Any] = inventory_tasks.reserve, *, policy: RetryPolicy = DEFAULT_RETRY
-):
+) -> Result:
     return deliver_command("inventory", "inventory.reserve", raw, handler, queue="inventory.reserve", policy=policy)
 
 
@@ -105,7 +105,10 @@ MALFORMED: dict[str, tuple[Callable[[Raw], object], str]] = {
     "unsupported version": (lambda wire: {**wire, "version": 7}, r"'order.placed' has no version 7 \(known: v1\)"),
     "schema violation": (_schema_violation, r"data\.items\.0\.quantity"),
     "extra data field": (lambda wire: {**wire, "data": {**wire["data"], "coupon": "X"}}, r"data\.coupon"),
-    "command on the event queue": (_command_on_event_queue, r"'inventory.reserve' is sent as a command; only events belong"),
+    "command on the event queue": (
+        _command_on_event_queue,
+        r"'inventory.reserve' is sent as a command; only events belong",
+    ),
 }
 
 
@@ -461,7 +464,7 @@ def test_orders_confirms_on_inventory_reserved_and_states_it_caused_by_that_even
 def _lose_the_race(monkeypatch: pytest.MonkeyPatch, service: str, envelope: Envelope) -> None:
     """Between this delivery's inbox check and its insert, another delivery of the same message commits."""
     real = faults.raise_if_injected
-    won = []
+    won: list[bool] = []
 
     def other_delivery_commits(svc: str, message_type: str) -> None:
         if not won:
