@@ -128,9 +128,11 @@ def describe(kind: str, status: str, outcome: Any, error: str) -> str:
 
 
 def compact(value: Any) -> str:
-    """Render a handler's result dict compactly: ``items=[(product_id=1, quantity=2)]``."""
+    """Render a handler's result dict compactly: ``items=[(product_id=1, quantity=2)]``.
+
+    Keys are sorted: PostgreSQL's jsonb does not keep the order they were written in."""
     if isinstance(value, dict):
-        return ", ".join(f"{k}={_inner(v)}" for k, v in value.items())
+        return ", ".join(f"{k}={_inner(v)}" for k, v in sorted(value.items()))
     return _inner(value)
 
 

@@ -39,7 +39,7 @@ def _status(orders: list[Order], mode: str, email: str) -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_command_mode_sends_commands_to_named_queues(chapter_1: dict) -> None:
+def test_command_mode_sends_commands_to_named_queues(chapter_1: dict[str, Any]) -> None:
     part = chapter_1["command"]
     for name in ("inventory.reserve", "fraud.check", "email.send", "analytics.record", "orders.confirm"):
         assert f"CMD {name}" in part, name
@@ -49,7 +49,7 @@ def test_command_mode_sends_commands_to_named_queues(chapter_1: dict) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_event_mode_publishes_once_and_subscribers_fan_out(chapter_1: dict) -> None:
+def test_event_mode_publishes_once_and_subscribers_fan_out(chapter_1: dict[str, Any]) -> None:
     part = chapter_1["event"]
     assert "EVT order.placed" in part and "EVT order.confirmed" in part and "EVT order.cancelled" in part
     for service in ("inventory", "fraud", "notifications", "analytics"):
@@ -59,7 +59,7 @@ def test_event_mode_publishes_once_and_subscribers_fan_out(chapter_1: dict) -> N
 
 
 @pytest.mark.django_db(transaction=True)
-def test_both_modes_end_in_the_same_state(chapter_1: dict) -> None:
+def test_both_modes_end_in_the_same_state(chapter_1: dict[str, Any]) -> None:
     orders = chapter_1["orders"]
     assert len(orders) == 6
     for mode in ("command", "event"):
@@ -75,7 +75,7 @@ def test_both_modes_end_in_the_same_state(chapter_1: dict) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_comparison_is_computed_from_the_log(chapter_1: dict) -> None:
+def test_comparison_is_computed_from_the_log(chapter_1: dict[str, Any]) -> None:
     text = chapter_1["text"]
     assert "Ada 4 · Mallory 4 · Grace 3" in text  # command mode: orders names each consumer
     assert "Ada 2 · Mallory 2 · Grace 2" in text  # event mode: one fact per thing that happened
@@ -116,7 +116,7 @@ def _row(message_id: uuid.UUID, name: str, service: str, status: str, ms: int, *
     return row
 
 
-def _trace() -> list:
+def _trace() -> list[Any]:
     return build_trace(MessageLog.objects.filter(correlation_id="order-1"), start=START)
 
 
@@ -151,7 +151,7 @@ def test_commands_pair_one_to_one_and_failures_show_the_error() -> None:
     rows = lines(steps)
     assert [(r.sender, r.to, r.status, r.did) for r in rows] == [
         ("orders", "inventory", "failed", "rejected: out of stock: PROD-E"),
-        ("orders", "fraud", "handled", "risk_score=0.85, flagged=yes"),
+        ("orders", "fraud", "handled", "flagged=yes, risk_score=0.85"),
     ]
     assert rows[0].via == "queue inventory.reserve"
 
@@ -184,7 +184,7 @@ def test_pending_lists_commands_and_subscribers_still_to_come() -> None:
 
 def test_what_it_did() -> None:
     assert compact({"items": [{"product_id": 1, "quantity": 2}], "flagged": False}) == (
-        "items=[(product_id=1, quantity=2)], flagged=no"
+        "flagged=no, items=[(product_id=1, quantity=2)]"
     )
     assert describe("event", "handled", {"did": ["a", "b"]}, "") == "a; b"
     assert describe("event", "handled", {"did": []}, "") == "nothing to do"
