@@ -112,6 +112,8 @@ def on_event_message(service: str, queue: str, body: Any, message: Message) -> N
         time.sleep(1)
         message.requeue()
         return
+    finally:
+        close_old_connections()  # as after a request: CONN_MAX_AGE decides what stays open
     message.ack()
 
 
