@@ -13,6 +13,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / "var" / "test-workers"
 LOCK_TIMEOUT = 900
+#: Machine-wide (not per checkout): the brokers are shared by every clone on this machine.
+BROKER_LOCK = Path(tempfile.gettempdir()) / "shop-flows-brokers.lock"
 
 
 def lock_brokers() -> int:
@@ -30,8 +33,7 @@ def lock_brokers() -> int:
     Two runs would share the same queues, and each run's workers would take the other's
     messages (and write them to the other run's database). Returns the lock's descriptor.
     """
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    fd = os.open(LOG_DIR / "brokers.lock", os.O_RDWR | os.O_CREAT)
+    fd = os.open(BROKER_LOCK, os.O_RDWR | os.O_CREAT)
     deadline = time.monotonic() + LOCK_TIMEOUT
     while True:
         try:
