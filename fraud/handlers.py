@@ -14,7 +14,7 @@ fraud = Subscriber(SERVICE)
 
 @fraud.on("order.placed")
 def check_fraud(envelope: Envelope, event: OrderPlaced) -> str:
-    assessment = services.assess_order(event.order_id, user_id=event.user_id, items=event.items, total=event.total)
+    assessment = services.assess_order(event.order_id, user_id=event.user_id, items=event.items, total=event.amount)
     if assessment.flagged:
         bus().events.publish(
             "order.flagged",

@@ -29,5 +29,5 @@ def reject_when_unavailable(envelope: Envelope, event: StockReservationFailed) -
 
 @orders.on("order.flagged")
 def hold_when_flagged(envelope: Envelope, event: OrderFlagged) -> str:
-    order = services.hold_order(event.order_id, risk_score=event.risk_score, reasons=event.reasons)
+    order = services.hold_order(event.order_id, risk_score=event.risk_score, reasons=event.reasons, cause=envelope)
     return f"order {order.status} (risk {event.risk_score})"

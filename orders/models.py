@@ -17,6 +17,9 @@ class Order(models.Model):
         PLACED = "placed", "placed"
         CONFIRMED = "confirmed", "confirmed (stock reserved)"
         ON_HOLD = "on_hold", "on hold (flagged)"
+        PAID = "paid", "paid"
+        PACKED = "packed", "packed"
+        SHIPPED = "shipped", "shipped"
         CANCELLED = "cancelled", "cancelled"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -28,6 +31,14 @@ class Order(models.Model):
     risk_score = models.FloatField(null=True, blank=True)
     hold_reason = models.TextField(blank=True, default="")
     cancel_reason = models.TextField(blank=True, default="")
+    payment_method = models.CharField(max_length=30, blank=True, default="")
+    warehouse = models.CharField(max_length=30, blank=True, default="")
+    carrier = models.CharField(max_length=30, blank=True, default="")
+    tracking = models.CharField(max_length=60, blank=True, default="")
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(
+        default=0, help_text="Event mode: the version of the order's stream in the event store."
+    )
     placed_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,8 +1,10 @@
 """Order use cases. Each writes the order in one transaction and hands the mode's messages to
 the outbound seam, which sends them only after commit.
 
-The mode is read once per order (``flow_for(order.mode)``); below that line nothing branches
-on it.
+Every change to an order is a lifecycle event (orders/lifecycle.py): the service checks the
+transition, applies the event to the row (both modes), and tells the mode's flow, which in
+event mode also appends it to the order's stream. The mode is read once per change
+(``flow_for(order.mode)``); below that line nothing branches on it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -18,13 +21,16 @@ from django.utils import timezone
 
 from catalog.models import Customer
 from catalog.selectors import products_by_id
+from orders import lifecycle
 from orders.errors import InvalidTransition, OrderError, OrderNotFound
 from orders.flows import flow_for
+from orders.flows.payloads import order_ref, priced_lines
 from orders.models import FailedCommand, FlowMode, Order, OrderLine
 from shop.messaging.envelope import Envelope
 
 MAX_QUANTITY = 1000
 MAX_LINES = 50
+CURRENCY = "EUR"
 
 
 @dataclass(frozen=True)
@@ -54,11 +60,24 @@ def place_order(*, customer_id: int, items: Sequence[LineRequest], mode: str | N
         )
         OrderLine.objects.bulk_create(
             OrderLine(
-                order=order, product=products[pid], sku=products[pid].sku, quantity=qty, unit_price=products[pid].price
+                order=order,
+                product=products[pid],
+                sku=products[pid].sku,
+                quantity=qty,
+                unit_price=products[pid].price,
             )
             for pid, qty in sorted(lines.items())
         )
-        flow_for(order.mode).placed(order)
+        data = {
+            **order_ref(order),
+            "user_id": customer.pk,
+            "items": priced_lines(order),
+            "amount": str(order.total),
+            "currency": CURRENCY,
+            "placed_at": order.placed_at.isoformat(),
+        }
+        _apply(order, "order.placed", data)
+        flow_for(order.mode).placed(order, data=data)
     return order
 
 
@@ -67,24 +86,28 @@ def cancel_order(order_id: uuid.UUID, *, reason: str = "cancelled by the custome
         order = _locked(order_id)
         if order.status == Order.Status.CANCELLED:
             raise InvalidTransition("status", "the order is already cancelled")
-        order.status = Order.Status.CANCELLED
-        order.cancel_reason = reason
-        order.save(update_fields=["status", "cancel_reason", "updated_at"])
-        flow_for(order.mode).cancelled(order, cause=None)
+        lifecycle.check("cancel", order.status)
+        data = _cancellation(order, reason)
+        _apply(order, "order.cancelled", data)
+        flow_for(order.mode).cancelled(order, data=data, cause=None)
     return order
 
 
 def confirm_order(order_id: uuid.UUID, *, cause: Envelope) -> Order:
-    """Stock is reserved. A held order stays on hold, but is confirmed all the same."""
+    """Stock is reserved. A held or paid order keeps its status, but is confirmed all the same."""
     with transaction.atomic():
         order = _locked(order_id)
         if order.reserved_at is not None or order.status == Order.Status.CANCELLED:
             return order  # already confirmed, or cancelled meanwhile (the cancel released it)
-        order.reserved_at = timezone.now()
-        if order.status == Order.Status.PLACED:
-            order.status = Order.Status.CONFIRMED
-        order.save(update_fields=["reserved_at", "status", "updated_at"])
-        flow_for(order.mode).confirmed(order, cause=cause)
+        data = {
+            **order_ref(order),
+            "user_id": order.customer_id,
+            "items": priced_lines(order),
+            "total": str(order.total),
+            "confirmed_at": timezone.now().isoformat(),
+        }
+        _apply(order, "order.confirmed", data)
+        flow_for(order.mode).confirmed(order, data=data, cause=cause)
     return order
 
 
@@ -94,25 +117,40 @@ def reject_order(order_id: uuid.UUID, *, reason: str, cause: Envelope) -> Order:
         order = _locked(order_id)
         if order.status == Order.Status.CANCELLED:
             return order
-        order.status = Order.Status.CANCELLED
-        order.cancel_reason = reason
-        order.save(update_fields=["status", "cancel_reason", "updated_at"])
-        flow_for(order.mode).rejected(order, cause=cause)
+        data = _cancellation(order, reason)
+        _apply(order, "order.cancelled", data)
+        flow_for(order.mode).rejected(order, data=data, cause=cause)
     return order
 
 
-def hold_order(order_id: uuid.UUID, *, risk_score: float, reasons: Sequence[str]) -> Order:
+def hold_order(
+    order_id: uuid.UUID, *, risk_score: float, reasons: Sequence[str], cause: Envelope | None = None
+) -> Order:
     with transaction.atomic():
         order = _locked(order_id)
-        order.risk_score = risk_score
-        order.hold_reason = "; ".join(reasons)
-        if order.status in (Order.Status.PLACED, Order.Status.CONFIRMED):
-            order.status = Order.Status.ON_HOLD
-        order.save(update_fields=["risk_score", "hold_reason", "status", "updated_at"])
+        if order.hold_reason:
+            return order  # already held
+        data = {**order_ref(order), "risk_score": risk_score, "reasons": list(reasons)}
+        _apply(order, "order.held", data)
+        flow_for(order.mode).held(order, data=data, cause=cause)
     return order
+
+
+def pay_order(order_id: uuid.UUID, *, method: str) -> Order:
+    return _advance(order_id, "pay", "order.paid", {"method": method, "paid_at": timezone.now().isoformat()})
+
+
+def pack_order(order_id: uuid.UUID, *, warehouse: str) -> Order:
+    return _advance(order_id, "pack", "order.packed", {"warehouse": warehouse, "packed_at": timezone.now().isoformat()})
+
+
+def ship_order(order_id: uuid.UUID, *, carrier: str, tracking: str) -> Order:
+    facts = {"carrier": carrier, "tracking": tracking, "shipped_at": timezone.now().isoformat()}
+    return _advance(order_id, "ship", "order.shipped", facts)
 
 
 def record_risk(order_id: uuid.UUID, *, risk_score: float) -> None:
+    """Command mode: fraud's score for an order it did not flag (no lifecycle change)."""
     Order.objects.filter(pk=order_id).update(risk_score=risk_score)
 
 
@@ -120,6 +158,69 @@ def note_command_failure(order_id: uuid.UUID, *, command: str, command_id: uuid.
     FailedCommand.objects.get_or_create(
         command_id=command_id, defaults={"order_id": order_id, "command": command, "error": error}
     )
+
+
+def _advance(order_id: uuid.UUID, action: str, event_type: str, facts: dict[str, Any]) -> Order:
+    with transaction.atomic():
+        order = _locked(order_id)
+        lifecycle.check(action, order.status)
+        if action == "pack" and order.reserved_at is None:
+            raise InvalidTransition("status", "cannot pack an order whose stock is not reserved yet")
+        data = {**order_ref(order), **facts}
+        _apply(order, event_type, data)
+        flow_for(order.mode).progressed(order, event_type=event_type, data=data)
+    return order
+
+
+#: Order row field <- lifecycle state key
+ROW_FIELDS = {
+    "status": "status",
+    "reserved_at": "reserved_at",
+    "risk_score": "risk_score",
+    "hold_reason": "hold_reason",
+    "cancel_reason": "cancel_reason",
+    "payment_method": "payment_method",
+    "warehouse": "warehouse",
+    "carrier": "carrier",
+    "tracking": "tracking",
+    "shipped_at": "shipped_at",
+}
+
+
+def _apply(order: Order, event_type: str, data: dict[str, Any]) -> None:
+    """Overwrite the row with the state after ``event_type``: the same ``evolve`` that replay uses."""
+    before = row_state(order)
+    after = lifecycle.evolve(before, event_type, data)
+    changed = [name for name in ROW_FIELDS if after.get(name) != before.get(name) and name in after]
+    for name in changed:
+        setattr(order, ROW_FIELDS[name], after[name])
+    order.save(update_fields=[*changed, "updated_at"] if not order._state.adding else None)
+
+
+def row_state(order: Order) -> lifecycle.State:
+    """The row as lifecycle state (the shape ``lifecycle.replay`` produces)."""
+    return {
+        "status": order.status,
+        "total": order.total,
+        "reserved_at": order.reserved_at,
+        "risk_score": order.risk_score,
+        "hold_reason": order.hold_reason,
+        "cancel_reason": order.cancel_reason,
+        "payment_method": order.payment_method,
+        "warehouse": order.warehouse,
+        "carrier": order.carrier,
+        "tracking": order.tracking,
+        "shipped_at": order.shipped_at,
+    }
+
+
+def _cancellation(order: Order, reason: str) -> dict[str, Any]:
+    return {
+        **order_ref(order),
+        "user_id": order.customer_id,
+        "reason": reason,
+        "cancelled_at": timezone.now().isoformat(),
+    }
 
 
 def _locked(order_id: uuid.UUID) -> Order:

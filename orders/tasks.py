@@ -35,7 +35,9 @@ def reject(envelope: Envelope, outcome: CommandOutcome) -> dict[str, str]:
 def review_risk(envelope: Envelope, outcome: CommandOutcome) -> dict[str, str]:
     score = float(outcome.result["risk_score"])
     if outcome.result.get("flagged"):
-        order = services.hold_order(_order_id(outcome), risk_score=score, reasons=outcome.result.get("reasons", []))
+        order = services.hold_order(
+            _order_id(outcome), risk_score=score, reasons=outcome.result.get("reasons", []), cause=envelope
+        )
         return {"order": order.status}
     services.record_risk(_order_id(outcome), risk_score=score)
     return {"risk_score": str(score)}

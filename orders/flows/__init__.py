@@ -2,22 +2,29 @@
 
 ``commanding`` tells each downstream service what to do, and so names every one of them.
 ``eventing`` states facts and names nobody. Compare the two files: that is the lesson.
+
+Each function receives the lifecycle event's ``data`` that the service has just applied to the
+order row; event mode records and publishes exactly that, command mode uses what it needs.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from orders.flows import commanding, eventing
 from orders.models import FlowMode, Order
 from shop.messaging.envelope import Envelope
 
+Data = dict[str, Any]
+
 
 class OrderFlow(Protocol):
-    def placed(self, order: Order) -> None: ...
-    def confirmed(self, order: Order, *, cause: Envelope) -> None: ...
-    def cancelled(self, order: Order, *, cause: Envelope | None) -> None: ...
-    def rejected(self, order: Order, *, cause: Envelope) -> None: ...
+    def placed(self, order: Order, *, data: Data) -> None: ...
+    def confirmed(self, order: Order, *, data: Data, cause: Envelope) -> None: ...
+    def cancelled(self, order: Order, *, data: Data, cause: Envelope | None) -> None: ...
+    def rejected(self, order: Order, *, data: Data, cause: Envelope) -> None: ...
+    def held(self, order: Order, *, data: Data, cause: Envelope | None) -> None: ...
+    def progressed(self, order: Order, *, event_type: str, data: Data) -> None: ...
 
 
 FLOWS: dict[str, OrderFlow] = {FlowMode.COMMAND: commanding, FlowMode.EVENT: eventing}

@@ -12,6 +12,8 @@ comes back as ``orders.reject``, which cancels the order, so no confirmation ema
 
 from __future__ import annotations
 
+from typing import Any
+
 from orders.flows.payloads import order_ref, priced_lines, stock_lines
 from orders.models import Order
 from shop.messaging.bootstrap import bus
@@ -20,7 +22,7 @@ from shop.messaging.envelope import Envelope
 PRODUCER = "orders"
 
 
-def placed(order: Order) -> None:
+def placed(order: Order, *, data: dict[str, Any]) -> None:
     commands = bus().commands
     correlation = str(order.id)
     commands.send(  # -> queue inventory.reserve
@@ -41,7 +43,7 @@ def placed(order: Order) -> None:
     )
 
 
-def confirmed(order: Order, *, cause: Envelope) -> None:
+def confirmed(order: Order, *, data: dict[str, Any], cause: Envelope) -> None:
     commands = bus().commands
     commands.send(  # -> queue email.send
         "email.send",
@@ -63,7 +65,7 @@ def confirmed(order: Order, *, cause: Envelope) -> None:
     )
 
 
-def cancelled(order: Order, *, cause: Envelope | None) -> None:
+def cancelled(order: Order, *, data: dict[str, Any], cause: Envelope | None) -> None:
     commands = bus().commands
     commands.send(  # -> queue inventory.release
         "inventory.release",
@@ -76,9 +78,18 @@ def cancelled(order: Order, *, cause: Envelope | None) -> None:
     _send_cancellation_email(order, cause)
 
 
-def rejected(order: Order, *, cause: Envelope) -> None:
+def rejected(order: Order, *, data: dict[str, Any], cause: Envelope) -> None:
     # Nothing was reserved (a reservation is all or nothing), so only the customer is told.
     _send_cancellation_email(order, cause)
+
+
+def held(order: Order, *, data: dict[str, Any], cause: Envelope | None) -> None:
+    """Nobody else needs to know: the hold blocks payment and shipping inside orders."""
+
+
+def progressed(order: Order, *, event_type: str, data: dict[str, Any]) -> None:
+    """Paid, packed, shipped: command mode just overwrote the row; nothing is sent, and no
+    history is kept."""
 
 
 def _send_cancellation_email(order: Order, cause: Envelope | None) -> None:

@@ -1,66 +1,51 @@
 """Event mode: the order service states what happened, once, to the ``events`` exchange.
 
-No consumer is named here. Inventory, analytics, fraud detection, notifications (and later the
-read-model projector) each subscribe from their own app; adding one changes nothing in this
+No consumer is named here. Inventory, analytics, fraud detection, notifications and the
+read-model projector each subscribe from their own app; adding one changes nothing in this
 file.
+
+Every event is also appended to the order's stream in the event store, in the same transaction
+as the order row: the stream is the order's history, and replaying it rebuilds the row.
 """
 
 from __future__ import annotations
 
-from django.utils import timezone
+from typing import Any
 
-from orders.flows.payloads import order_ref, priced_lines
 from orders.models import Order
+from shop.eventstore import store
 from shop.messaging.bootstrap import bus
 from shop.messaging.envelope import Envelope
 
 PRODUCER = "orders"
 
 
-def placed(order: Order) -> None:
-    bus().events.publish(
-        "order.placed",
-        {
-            **order_ref(order),
-            "user_id": order.customer_id,
-            "items": priced_lines(order),
-            "total": str(order.total),
-            "placed_at": order.placed_at.isoformat(),
-        },
-        producer=PRODUCER,
-        correlation_id=str(order.id),
-    )
+def placed(order: Order, *, data: dict[str, Any]) -> None:
+    _record("order.placed", order, data, cause=None)
 
 
-def confirmed(order: Order, *, cause: Envelope) -> None:
-    bus().events.publish(
-        "order.confirmed",
-        {
-            **order_ref(order),
-            "user_id": order.customer_id,
-            "items": priced_lines(order),
-            "total": str(order.total),
-            "confirmed_at": (order.reserved_at or timezone.now()).isoformat(),
-        },
-        producer=PRODUCER,
-        caused_by=cause,
-    )
+def confirmed(order: Order, *, data: dict[str, Any], cause: Envelope) -> None:
+    _record("order.confirmed", order, data, cause=cause)
 
 
-def cancelled(order: Order, *, cause: Envelope | None) -> None:
-    bus().events.publish(
-        "order.cancelled",
-        {
-            **order_ref(order),
-            "user_id": order.customer_id,
-            "reason": order.cancel_reason,
-            "cancelled_at": timezone.now().isoformat(),
-        },
-        producer=PRODUCER,
-        correlation_id=str(order.id),
-        caused_by=cause,
-    )
+def cancelled(order: Order, *, data: dict[str, Any], cause: Envelope | None) -> None:
+    _record("order.cancelled", order, data, cause=cause)
 
 
-def rejected(order: Order, *, cause: Envelope) -> None:
-    cancelled(order, cause=cause)
+def rejected(order: Order, *, data: dict[str, Any], cause: Envelope) -> None:
+    _record("order.cancelled", order, data, cause=cause)
+
+
+def held(order: Order, *, data: dict[str, Any], cause: Envelope | None) -> None:
+    _record("order.held", order, data, cause=cause)
+
+
+def progressed(order: Order, *, event_type: str, data: dict[str, Any]) -> None:
+    _record(event_type, order, data, cause=None)
+
+
+def _record(event_type: str, order: Order, data: dict[str, Any], *, cause: Envelope | None) -> None:
+    envelope = bus().events.publish(event_type, data, producer=PRODUCER, correlation_id=str(order.id), caused_by=cause)
+    store.append(str(order.id), [envelope], expected_version=order.version)
+    order.version += 1
+    order.save(update_fields=["version"])

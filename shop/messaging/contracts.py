@@ -29,6 +29,11 @@ class Contract:
 
 
 _contracts: dict[str, dict[int, Contract]] = {}
+#: (name, from_version) -> function turning that version's data into the next version's.
+_upcasters: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+U = TypeVar("U", bound=Upcaster)
 
 
 def register(name: str, kind: Kind, schema: type[BaseModel], version: int = 1) -> Contract:
@@ -61,6 +66,33 @@ def event(name: str, version: int = 1) -> Callable[[S], S]:
     return decorate
 
 
+def upcaster(name: str, from_version: int) -> Callable[[U], U]:
+    """Register how ``name`` v``from_version`` data becomes v``from_version + 1`` data."""
+
+    def decorate(fn: U) -> U:
+        _upcasters[(name, from_version)] = fn
+        return fn
+
+    return decorate
+
+
+def upcast(name: str, version: int, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Bring old data up to the newest version, one registered step at a time.
+
+    Events are immutable, so old versions stay in the store as written; readers and consumers
+    only ever see the newest shape.
+    """
+    latest = resolve(name).version
+    resolve(name, version)  # unknown type or version: a clear error, not a half-parsed payload
+    while version < latest:
+        step = _upcasters.get((name, version))
+        if step is None:
+            raise UnsupportedVersion(f"{name!r} v{version} cannot be upcast: no upcaster to v{version + 1}")
+        data = step(data)
+        version += 1
+    return version, data
+
+
 def resolve(name: str, version: int | None = None) -> Contract:
     """The contract for ``name`` at ``version`` (the newest when ``version`` is None)."""
     versions = _contracts.get(name)
@@ -91,14 +123,24 @@ def require_kind(name: str, kind: Kind) -> Contract:
 
 
 def parse(name: str, version: int, data: dict[str, Any]) -> BaseModel:
-    """Validate ``data`` against the contract; InvalidMessage names the failing field."""
-    contract = resolve(name, version)
+    """Validate ``data`` as the version it claims, then upcast it to the newest version.
+
+    InvalidMessage names the failing field; the handler only ever sees the newest shape.
+    """
+    validated = _validate(resolve(name, version), data)
+    if version == resolve(name).version:
+        return validated
+    version, data = upcast(name, version, validated.model_dump(mode="json"))
+    return _validate(resolve(name, version), data)
+
+
+def _validate(contract: Contract, data: dict[str, Any]) -> BaseModel:
     try:
         return contract.schema.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "(root)"
-        raise InvalidMessage(f"{name} v{version}: data.{where}: {err['msg']}") from exc
+        raise InvalidMessage(f"{contract.name} v{contract.version}: data.{where}: {err['msg']}") from exc
 
 
 def all_contracts() -> list[Contract]:

@@ -12,6 +12,7 @@ from catalog.models import Customer, Product
 from orders.errors import OrderError
 from orders.models import FlowMode, Order
 from orders.services import LineRequest, cancel_order, place_order
+from shop.messaging import contracts
 from shop.messaging.envelope import Envelope
 from shop.messaging.names import Kind
 from shop.models import MessageLog
@@ -58,7 +59,8 @@ def test_event_mode_publishes_exactly_one_order_placed(recorded: RecordingTransp
     assert placed.reply_to is None
     assert placed.data["order_id"] == str(order.id)
     assert placed.data["user_id"] == order.customer_id
-    assert placed.data["total"] == str(order.total) == "99.97"
+    assert placed.data["amount"] == str(order.total) == "99.97"
+    assert placed.data["currency"] == "EUR" and placed.version == 2
     assert {i["sku"] for i in placed.data["items"]} == {"PROD-A", "PROD-B"}
 
 
@@ -112,7 +114,7 @@ def test_every_envelope_carries_the_metadata(recorded: RecordingTransport, catal
     assert recorded.delivered
     for envelope in recorded.delivered:
         assert isinstance(envelope.id, uuid.UUID)
-        assert envelope.version == 1
+        assert envelope.version == contracts.resolve(envelope.type).version  # the newest schema
         assert isinstance(envelope.occurred_at, datetime) and envelope.occurred_at.tzinfo is not None
         assert envelope.correlation_id == str(order.id)
         assert envelope.causation_id is None  # both are root messages, caused by a request

@@ -78,7 +78,7 @@ def test_both_modes_end_in_the_same_state(chapter_1: dict[str, Any]) -> None:
 def test_comparison_is_computed_from_the_log(chapter_1: dict[str, Any]) -> None:
     text = chapter_1["text"]
     assert "Ada 4 · Mallory 4 · Grace 3" in text  # command mode: orders names each consumer
-    assert "Ada 2 · Mallory 2 · Grace 2" in text  # event mode: one fact per thing that happened
+    assert "Ada 2 · Mallory 3 · Grace 2" in text  # event mode: one fact per change (Mallory: placed, held, confirmed)
     assert "named 4 consumers (analytics, fraud, inventory, notifications)" in text
     assert "named no consumer" in text
     assert "1 × order-cancelled, 2 × order-confirmation" in text

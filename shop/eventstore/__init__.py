@@ -1,0 +1,1 @@
+"""Append to and read from the event store."""

@@ -1,0 +1,120 @@
+"""Append and read. Appends are optimistic (a unique (stream, version) pair) and, on
+PostgreSQL, serialized, so global positions become visible in the order they were assigned.
+
+Why serialize: a position comes from a sequence when the row is inserted, but becomes visible
+when its transaction commits. Two concurrent appends can commit in the opposite order to their
+positions, and a reader that has already moved past the later position would skip the earlier
+one for good. The ``eventsourcing`` library takes a table lock for this; we take a
+transaction-scoped advisory lock, which does the same for appends only. SQLite has a single
+writer and needs nothing. (tests/integration/test_event_store_postgres.py shows the problem
+and the fix.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
+
+from shop.messaging import contracts
+from shop.messaging.envelope import Envelope
+from shop.models import EventRecord
+
+#: Key of the PostgreSQL advisory lock that serializes appends (any constant unique to us).
+APPEND_LOCK_KEY = 0x5E0E17
+
+
+class ConcurrencyError(Exception):
+    """Another writer appended to the stream first: reload and decide again."""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as read back: its data upcast to the newest schema version."""
+
+    position: int
+    stream_id: str
+    version: int
+    type: str
+    schema_version: int
+    stored_schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+
+
+def append(
+    stream_id: str, events: Sequence[Envelope], *, expected_version: int, stream_type: str = "order"
+) -> list[EventRecord]:
+    """Append ``events`` after ``expected_version``; ConcurrencyError if the stream moved on."""
+    records = [
+        EventRecord(
+            stream_id=stream_id,
+            stream_type=stream_type,
+            version=expected_version + offset,
+            type=envelope.type,
+            schema_version=envelope.version,
+            data=envelope.data,
+            metadata={
+                "message_id": str(envelope.id),
+                "correlation_id": envelope.correlation_id,
+                "causation_id": envelope.causation_id,
+                "producer": envelope.producer,
+            },
+            message_id=envelope.id,
+            recorded_at=envelope.occurred_at,
+        )
+        for offset, envelope in enumerate(events, start=1)
+    ]
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
+        try:
+            with transaction.atomic():
+                return EventRecord.objects.bulk_create(records)
+        except IntegrityError as exc:
+            actual = stream_version(stream_id)
+            raise ConcurrencyError(
+                f"stream {stream_id}: expected version {expected_version}, but it is at {actual}; "
+                f"another writer appended first"
+            ) from exc
+
+
+def stream_version(stream_id: str) -> int:
+    return EventRecord.objects.filter(stream_id=stream_id).aggregate(v=Max("version"))["v"] or 0
+
+
+def head_position() -> int:
+    return EventRecord.objects.aggregate(p=Max("position"))["p"] or 0
+
+
+def read_stream(stream_id: str, *, until_version: int | None = None) -> list[StoredEvent]:
+    rows = EventRecord.objects.in_stream(stream_id)
+    if until_version is not None:
+        rows = rows.filter(version__lte=until_version)
+    return [to_stored(r) for r in rows]
+
+
+def read_all(*, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
+    rows = EventRecord.objects.filter(position__gt=after_position).order_by("position")[:limit]
+    return [to_stored(r) for r in rows]
+
+
+def to_stored(record: EventRecord) -> StoredEvent:
+    version, data = contracts.upcast(record.type, record.schema_version, record.data)
+    return StoredEvent(
+        position=record.position,
+        stream_id=record.stream_id,
+        version=record.version,
+        type=record.type,
+        schema_version=version,
+        stored_schema_version=record.schema_version,
+        data=data,
+        metadata=record.metadata,
+        recorded_at=record.recorded_at,
+    )
