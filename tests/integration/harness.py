@@ -11,6 +11,7 @@ from decimal import Decimal
 from catalog.models import Customer, Product
 from orders import services
 from orders.models import Order
+from shop.messaging import subscriptions
 from shop.models import MessageLog
 
 TIMEOUT = 30.0
@@ -69,16 +70,15 @@ def _nothing_in_flight(order_id: uuid.UUID) -> bool:
     rows = MessageLog.objects.filter(correlation_id=str(order_id))
     sent = set(rows.filter(status=MessageLog.Status.SENT).values_list("message_id", flat=True))
     done = set(rows.exclude(status=MessageLog.Status.SENT).values_list("message_id", flat=True))
-    # Events nobody subscribes to (inventory.released) are never handled; they are in flight
-    # for no one. Everything else must be handled somewhere.
+    # Events no installed service subscribes to (inventory.released) are never handled; they
+    # are in flight for no one. Everything else must be handled somewhere.
     unhandled = sent - done
     if not unhandled:
         return True
-    names = set(rows.filter(message_id__in=unhandled).values_list("name", flat=True))
-    return names <= UNSUBSCRIBED_EVENTS
-
-
-UNSUBSCRIBED_EVENTS = {"inventory.released"}
+    pending = rows.filter(message_id__in=unhandled)
+    if pending.filter(kind="command").exists():
+        return False  # every command has exactly one handler
+    return not set(pending.values_list("name", flat=True)) & set(subscriptions.table())
 
 
 def money(value: str) -> Decimal:
