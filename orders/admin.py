@@ -6,27 +6,40 @@ and never writes them.
 
 The message log has no foreign key to orders: every message an order caused carries the
 order's id as its ``correlation_id``, in both modes, and that is what the table below joins on.
+
+Event mode keeps the order's history too: its stream in the event store, keyed by the order's id
+(``stream_id``). The order page lists the stream, and for each version links to the state at that
+version, folded from the stream's first events (``orders.lifecycle.replay``). Command mode
+overwrites the row in place, so there is no history to show.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.contrib.admin import TabularInline
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from orders.models import FailedCommand, Order, OrderLine
+from orders import lifecycle
+from orders.models import FailedCommand, FlowMode, Order, OrderLine
+from orders.services import row_state
 from shop.admin import ReadOnlyModelAdmin, truncated
+from shop.eventstore import store
+from shop.eventstore.store import StoredEvent
+from shop.messaging.errors import MessagingError
 from shop.models import MessageLog
 
 #: Rows shown on the order page; the changelist link shows all of them.
@@ -68,7 +81,8 @@ def message_log_url(correlation_id: str) -> str:
 
 def _when(moment: datetime) -> str:
     local = timezone.localtime(moment) if timezone.is_aware(moment) else moment
-    return date_format(local, "Y-m-d H:i:s.v")
+    # Django's date format has no milliseconds ("v" is printed as is), so add them here.
+    return f"{date_format(local, 'Y-m-d H:i:s')}.{local.microsecond // 1000:03d}"
 
 
 def _outcome(outcome: object) -> str:
@@ -126,6 +140,85 @@ def message_table(correlation_id: str) -> SafeString:
     )
 
 
+COMMAND_MODE_HISTORY = "command mode: no history is kept; the row is overwritten in place."
+
+
+def event_store_url(stream_id: str) -> str:
+    """The stored-event changelist, filtered to one stream."""
+    return f"{reverse('admin:shop_eventrecord_changelist')}?{urlencode({'stream_id': stream_id})}"
+
+
+def state_url(order: Order, version: int) -> str:
+    return reverse("admin:orders_order_state", args=[quote(str(order.pk)), version])
+
+
+def _schema(event: StoredEvent) -> str:
+    if event.schema_version == event.stored_schema_version:
+        return f"v{event.schema_version}"
+    return f"v{event.stored_schema_version}, read as v{event.schema_version}"
+
+
+def event_table(order: Order) -> SafeString:
+    """An HTML table of the order's stream, one row per stored event. Every value is escaped."""
+    if order.mode != FlowMode.EVENT:
+        return format_html("<p>{}</p>", COMMAND_MODE_HISTORY)
+    stream_id = str(order.id)
+    try:
+        events = store.read_stream(stream_id)
+    except MessagingError as exc:  # an event no contract can read any more: say so, do not crash
+        return format_html("<p>The stream cannot be read: {}</p>", exc)
+    see_all = format_html(
+        '<p><a href="{}">{} stored event{} in stream {}</a>; the order row is at version {}.</p>',
+        event_store_url(stream_id),
+        len(events),
+        "" if len(events) == 1 else "s",
+        stream_id,
+        order.version,
+    )
+    if not events:
+        return format_html("{}<p>No events stored for this order.</p>", see_all)
+    body = format_html_join(
+        "\n",
+        '<tr><td>{}</td><td><a href="{}">#{}</a></td><td>{}</td><td>{}</td><td>{}</td>'
+        '<td title="{}">{}</td><td><a href="{}">state at v{}</a></td></tr>',
+        (
+            (
+                event.version,
+                reverse("admin:shop_eventrecord_change", args=[event.position]),
+                event.position,
+                event.type,
+                _schema(event),
+                _when(event.recorded_at),
+                _json(event.data),
+                truncated(_json(event.data), 120),
+                state_url(order, event.version),
+                event.version,
+            )
+            for event in events
+        ),
+    )
+    return format_html(
+        '{}<table class="order-events"><thead><tr><th>version</th><th>position</th><th>type</th>'
+        "<th>schema</th><th>recorded</th><th>data (as read)</th><th>state</th></tr></thead>"
+        "<tbody>{}</tbody></table>",
+        see_all,
+        body,
+    )
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _shown(value: Any) -> str:
+    """A state value as the state page shows it."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, datetime):
+        return _when(value)
+    return str(value)
+
+
 @admin.register(Order)
 class OrderAdmin(ReadOnlyModelAdmin[Order]):
     list_display = ["short_id", "mode", "status", "customer", "total", "risk_score", "placed_at"]
@@ -133,11 +226,12 @@ class OrderAdmin(ReadOnlyModelAdmin[Order]):
     list_select_related = ["customer"]
     search_fields = ["id", "customer__name", "customer__email"]
     date_hierarchy = "placed_at"
-    readonly_fields = ["id", "placed_at", "updated_at", "messages_caused"]
+    readonly_fields = ["id", "placed_at", "updated_at", "messages_caused", "event_stream"]
     fieldsets = [
         (None, {"fields": ["id", "customer", "mode", "status", "total", "placed_at", "updated_at"]}),
         ("Outcome", {"fields": ["reserved_at", "risk_score", "hold_reason", "cancel_reason"]}),
         ("Message log", {"fields": ["messages_caused"]}),
+        ("History (event store)", {"fields": ["event_stream"]}),
     ]
     inlines = [OrderLineInline, FailedCommandInline]
 
@@ -148,6 +242,59 @@ class OrderAdmin(ReadOnlyModelAdmin[Order]):
     @admin.display(description="Messages this order caused")
     def messages_caused(self, obj: Order) -> SafeString:
         return message_table(str(obj.id))
+
+    @admin.display(description="Event stream")
+    def event_stream(self, obj: Order) -> SafeString:
+        return event_table(obj)
+
+    def get_urls(self) -> list[URLPattern]:
+        # Before the defaults: their "<path:object_id>/" catch-all would match first.
+        state = path(
+            "<path:object_id>/state/<int:version>/",
+            self.admin_site.admin_view(self.state_view),
+            name="orders_order_state",
+        )
+        return [state, *super().get_urls()]
+
+    def state_view(self, request: HttpRequest, object_id: str, version: int) -> HttpResponse:
+        """The order as it was at ``version``: its stream's first ``version`` events, folded."""
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            raise Http404(f"no order with id {object_id}")
+        if not self.has_view_permission(request, order):
+            raise PermissionDenied
+        if order.mode != FlowMode.EVENT:
+            raise Http404(COMMAND_MODE_HISTORY)
+        events = store.read_stream(str(order.id), until_version=version)
+        if not events or events[-1].version != version:
+            raise Http404(f"the stream of order {order.id} has no version {version}")
+        state = lifecycle.replay((event.type, event.data) for event in events)
+        row = row_state(order)
+        latest = store.stream_version(str(order.id))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{order} at version {version} of {latest}",
+            "order": order,
+            "version": version,
+            "latest": latest,
+            "state": state,
+            "fields": [(key, _shown(state.get(key)), _shown(row.get(key))) for key in {**state, **row}],
+            "events": [
+                {
+                    "version": event.version,
+                    "type": event.type,
+                    "schema": _schema(event),
+                    "recorded_at": _when(event.recorded_at),
+                    "data": _json(event.data),
+                }
+                for event in events
+            ],
+            "change_url": reverse("admin:orders_order_change", args=[quote(str(order.pk))]),
+            "previous_url": state_url(order, version - 1) if version > 1 else None,
+            "next_url": state_url(order, version + 1) if version < latest else None,
+        }
+        return TemplateResponse(request, "admin/orders/order/state.html", context)
 
 
 @admin.register(OrderLine)

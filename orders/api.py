@@ -4,22 +4,28 @@ Errors are not handled here: ``OrderError`` (and its 404/409 subclasses) propaga
 handler in ``shop.api``, which turns every refusal into the same JSON shape ninja uses for its
 own validation errors. Body parameters are named ``payload``: shop.api strips that name from
 error locations so they read ``["body", "items", 0, "quantity"]``.
+
+``GET /api/orders/{id}`` is not here: it composes the order with the read model and the message
+log, which are not the order service's to import, so it lives in ``shop.order_detail``.
 """
 
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from django.http import HttpRequest
-from ninja import Router, Status
+from ninja import Query, Router, Status
 
-from orders.errors import OrderNotFound
-from orders.models import FlowMode, Order
-from orders.schemas import ErrorOut, HistoryOut, OrderDetailOut, OrderIn, OrderOut
-from orders.selectors import messages_caused_by, order_with_lines
-from orders.services import LineRequest, cancel_order, place_order
+from orders import replay
+from orders.models import Order
+from orders.schemas import ErrorOut, OrderIn, OrderOut, PackIn, PayIn, ReplayedStateOut, ShipIn
+from orders.services import LineRequest, cancel_order, pack_order, pay_order, place_order, ship_order
 
 router = Router(tags=["orders"])
+
+#: Every change to an existing order answers with the order, or names why not.
+CHANGE_RESPONSES = {200: OrderOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
 @router.post("/orders", response={201: OrderOut, 422: ErrorOut})
@@ -33,32 +39,41 @@ def create_order(request: HttpRequest, payload: OrderIn) -> Status[Order]:
     return Status(201, order)
 
 
-@router.post("/orders/{id}/cancel", response={200: OrderOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut})
+@router.post("/orders/{id}/cancel", response=CHANGE_RESPONSES)
 def cancel(request: HttpRequest, id: uuid.UUID) -> Order:
     """409 on a second cancel rather than a silent 200, so a client learns its retry was a repeat."""
     return cancel_order(id)
 
 
-@router.get("/orders/{id}", response={200: OrderDetailOut, 404: ErrorOut, 422: ErrorOut})
-def order_detail(request: HttpRequest, id: uuid.UUID) -> OrderDetailOut:
-    """The write model next to the message log: one request shows what the order set off in its mode."""
-    order = order_with_lines(id)
-    if order is None:
-        raise OrderNotFound("id", f"no order with id {id}")
-    return OrderDetailOut.model_validate(
-        {
-            **OrderOut.model_validate(order).model_dump(),
-            "messages": list(messages_caused_by(order.id)),
-            "history": _history(order),
-        }
-    )
+@router.post("/orders/{id}/pay", response=CHANGE_RESPONSES)
+def pay(request: HttpRequest, id: uuid.UUID, payload: PayIn) -> Order:
+    """The lesson's PaymentReceived. 409 unless the order is placed or confirmed."""
+    return pay_order(id, method=payload.method)
 
 
-def _history(order: Order) -> HistoryOut:
-    # A placeholder under the final field name: the event store (a later issue) fills it in.
-    if order.mode == FlowMode.COMMAND:
-        return HistoryOut(available=False, note="command mode overwrites the order row in place; no history exists")
-    return HistoryOut(
-        available=False,
-        note="event mode will keep this order's events in an event store; it is not built yet, so nothing to replay",
-    )
+@router.post("/orders/{id}/pack", response=CHANGE_RESPONSES)
+def pack(request: HttpRequest, id: uuid.UUID, payload: PackIn) -> Order:
+    """409 unless the order is paid and its stock is reserved."""
+    return pack_order(id, warehouse=payload.warehouse)
+
+
+@router.post("/orders/{id}/ship", response=CHANGE_RESPONSES)
+def ship(request: HttpRequest, id: uuid.UUID, payload: ShipIn) -> Order:
+    """409 unless the order is packed."""
+    return ship_order(id, carrier=payload.carrier, tracking=payload.tracking)
+
+
+@router.get("/orders/{id}/state", response={200: ReplayedStateOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut})
+def state(
+    request: HttpRequest,
+    id: uuid.UUID,
+    version: Annotated[
+        int | None, Query(ge=1, description="Fold only the first N events of the stream. Omitted: all of them (now).")
+    ] = None,
+) -> replay.ReplayedState:
+    """Time travel: the order's state after its first ``version`` events.
+
+    Event mode only. A command-mode order is a 409: its row was overwritten in place at every
+    change, and no history exists to replay.
+    """
+    return replay.state_at(id, version)

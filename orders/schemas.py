@@ -2,7 +2,8 @@
 
 Input schemas reject what the service would reject anyway (missing fields, quantities out of
 range, unknown keys), so ninja answers with a 422 naming the field before any query runs. The
-bounds come from ``orders.services`` so the schema and the service cannot drift apart. What
+bounds come from ``orders.services``, and text bounds from the order row's columns, so the schema
+cannot drift from the service or the row. What
 only the database can know (does product 999 exist?) is left to the service's ``OrderError``.
 """
 
@@ -11,13 +12,26 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
+from django.db import models
 from ninja import Schema
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StringConstraints
 
-from orders.models import FlowMode
+from orders.models import FlowMode, Order
 from orders.services import MAX_LINES, MAX_QUANTITY
+
+
+def _max_length(field: str) -> int:
+    """The bound of an order column, so the API, the row and the event contract agree."""
+    column = Order._meta.get_field(field)
+    assert isinstance(column, models.CharField) and column.max_length is not None, field
+    return column.max_length
+
+
+def _text(field: str) -> StringConstraints:
+    """Required and non-blank (surrounding whitespace is stripped first, so "   " is too short)."""
+    return StringConstraints(strip_whitespace=True, min_length=1, max_length=_max_length(field))
 
 
 class LineIn(Schema):
@@ -39,10 +53,35 @@ class OrderIn(Schema):
     )
 
 
+class PayIn(Schema):
+    """The lesson's PaymentReceived: allowed from placed or confirmed."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    method: Annotated[str, _text("payment_method"), Field(description="How the customer paid, e.g. card.")]
+
+
+class PackIn(Schema):
+    """Allowed once paid, and only when inventory has reserved the stock."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    warehouse: Annotated[str, _text("warehouse"), Field(description="The warehouse that packed it, e.g. W2.")]
+
+
+class ShipIn(Schema):
+    """Allowed once packed."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    carrier: Annotated[str, _text("carrier"), Field(description="e.g. DHL.")]
+    tracking: Annotated[str, _text("tracking"), Field(description="The carrier's tracking number.")]
+
+
 class ErrorItem(Schema):
     type: str = Field(description="A pydantic error type, or value_error / not_found / conflict from the service.")
     loc: list[str | int] = Field(
-        description='Where the input was ("body", "path") and the field, e.g. body.items.0.quantity.'
+        description='Where the input was ("body", "path", "query") and the field, e.g. body.items.0.quantity.'
     )
     msg: str
     ctx: dict[str, Any] | None = Field(default=None, description="Ninja's validation errors only: the bound hit.")
@@ -83,7 +122,13 @@ class OrderOut(Schema):
     risk_score: float | None
     hold_reason: str
     cancel_reason: str
+    payment_method: str
+    warehouse: str
+    carrier: str
+    tracking: str
     reserved_at: datetime | None
+    shipped_at: datetime | None
+    version: int = Field(description="Event mode: how many events the order's stream holds. Command mode: 0.")
     placed_at: datetime
     failed_commands: list[FailedCommandOut] = Field(
         description="Command mode only: commands whose consumer gave up and told the order service."
@@ -107,13 +152,42 @@ class MessageOut(Schema):
     created_at: datetime
 
 
+class StreamEventOut(Schema):
+    """One event of the order's stream, its data upcast to the newest schema version."""
+
+    version: int = Field(description="1, 2, 3... within the order's stream.")
+    position: int = Field(description="Global position in the event store: the order of appends.")
+    type: str
+    schema_version: int = Field(description="The schema version the data is shown in (the newest).")
+    stored_schema_version: int = Field(description="The schema version it was stored with; lower means upcast.")
+    recorded_at: datetime
+    data: dict[str, Any]
+
+
+class ReplayedStateOut(Schema):
+    """GET /api/orders/{id}/state: the fold of the first ``version`` events of the stream."""
+
+    order_id: uuid.UUID
+    version: int = Field(description="The last version folded.")
+    stream_version: int = Field(description="The stream's current version (its head).")
+    state: dict[str, Any] = Field(description="lifecycle.replay of the events: Decimals as strings, times ISO 8601.")
+    events: list[StreamEventOut] = Field(description="The events folded, oldest first.")
+
+
+class DriftOut(Schema):
+    field: str
+    row_value: Any
+    replayed_value: Any
+
+
 class HistoryOut(Schema):
-    """Where an order's past lives. Kept in the response so the event store can fill it in later."""
+    """Where an order's past lives. Event mode: its stream and the state replayed from it."""
 
     available: bool
     note: str
-
-
-class OrderDetailOut(OrderOut):
-    messages: list[MessageOut] = Field(description="Everything this order caused, in either mode, oldest first.")
-    history: HistoryOut
+    version: int | None = Field(default=None, description="Event mode: the stream's current version.")
+    state: dict[str, Any] | None = Field(default=None, description="Event mode: the replay of the whole stream.")
+    events: list[StreamEventOut] = Field(default_factory=list)
+    drift: list[DriftOut] = Field(
+        default_factory=list, description="Fields where the order row disagrees with the replay (normally none)."
+    )

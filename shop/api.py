@@ -1,5 +1,9 @@
 """The JSON API root. Each app contributes a router; OpenAPI is served at /api/docs.
 
+The order detail (``GET /api/orders/{id}``) is the project's own router (``shop.order_detail``):
+it composes the order service's write model and event store with the read model and the message
+log, which no single app may import all of.
+
 Every refusal, whether ninja's own schema validation or a service's ``OrderError``, is answered
 as ``{"detail": [{"type", "loc", "msg"}]}`` (``orders.schemas.ErrorOut``), so a client parses
 one error format only.
@@ -17,16 +21,21 @@ from ninja.errors import HttpError, ValidationError
 
 from catalog.api import router as catalog_router
 from orders.api import router as orders_router
-from orders.errors import InvalidTransition, OrderError, OrderNotFound
+from orders.errors import OrderError
+from readmodel.api import router as readmodel_router
+from shop.order_detail import router as order_detail_router
 
 api = NinjaAPI(title="Shop order flows", version="1", urls_namespace="api")
 api.add_router("/", catalog_router)
 api.add_router("/", orders_router)
+api.add_router("/", order_detail_router)
+api.add_router("/", readmodel_router)
 
 # Views name their JSON body parameter this; it is an implementation detail, not client input.
 BODY_PARAM = "payload"
 
-_ERROR_TYPES: dict[type[OrderError], str] = {OrderNotFound: "not_found", InvalidTransition: "conflict"}
+#: The error ``type`` a service's refusal gets, by its HTTP status (422 and others: value_error).
+_ERROR_TYPES = {404: "not_found", 409: "conflict"}
 
 
 @api.exception_handler(ValidationError)
@@ -50,7 +59,7 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 @api.exception_handler(OrderError)
 def order_error(request: HttpRequest, exc: OrderError) -> HttpResponse:
     """A service refused the request: name the field, where it came from, and why."""
-    error = {"type": _ERROR_TYPES.get(type(exc), "value_error"), "loc": _loc(request, exc.field), "msg": exc.message}
+    error = {"type": _ERROR_TYPES.get(exc.status, "value_error"), "loc": _loc(request, exc.field), "msg": exc.message}
     return api.create_response(request, {"detail": [error]}, status=exc.status)
 
 
@@ -65,14 +74,17 @@ def _loc(request: HttpRequest, field: str) -> list[str | int]:
     """Turn the service's dotted field ("items.0.product_id") into a loc like ninja's.
 
     The first element says where the input came from, as in ninja's errors: "path" for a URL
-    parameter, "body" for a key the client sent. A field that is neither (an order's ``status``
-    in a 409) is the resource's own state and is named without a source.
+    parameter, "query" for a query-string parameter, "body" for a key the client sent. A field
+    that is none of these (an order's ``status`` in a 409) is the resource's own state and is
+    named without a source.
     """
     parts: list[str | int] = [int(p) if p.isdigit() else p for p in field.split(".")]
     head = parts[0]
     match = request.resolver_match
     if match is not None and head in match.kwargs:
         return ["path", *parts]
+    if head in request.GET:
+        return ["query", *parts]
     if head in _json_body(request):
         return ["body", *parts]
     return parts

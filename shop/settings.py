@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "inventory",
     "analytics",
     "notifications",
+    "readmodel",
     # Event mode: adding this line is the whole change needed to add fraud detection.
     # Command mode also needs orders/flows/commanding.py to send `fraud.check`.
     "fraud",

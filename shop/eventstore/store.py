@@ -74,6 +74,12 @@ def append(
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
+        actual = stream_version(stream_id)
+        if actual != expected_version:
+            why = "another writer appended first" if actual > expected_version else "the stream is not that long"
+            raise ConcurrencyError(
+                f"stream {stream_id}: expected version {expected_version}, but it is at {actual}; {why}"
+            )
         try:
             with transaction.atomic():
                 return EventRecord.objects.bulk_create(records)

@@ -76,6 +76,10 @@ def upcaster(name: str, from_version: int) -> Callable[[U], U]:
     return decorate
 
 
+def has_upcaster(name: str, from_version: int) -> bool:
+    return (name, from_version) in _upcasters
+
+
 def upcast(name: str, version: int, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """Bring old data up to the newest version, one registered step at a time.
 

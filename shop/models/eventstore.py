@@ -55,8 +55,9 @@ class EventRecord(models.Model):
         return f"#{self.position} {self.stream_id[:8]} v{self.version} {self.type}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
+        if not self._state.adding or (self.pk is not None and EventRecord.objects.filter(pk=self.pk).exists()):
             _refuse("saving an existing event")
+        kwargs["force_insert"] = True  # never let Django turn a save into an UPDATE
         super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:

@@ -359,19 +359,23 @@ def test_id_that_is_not_a_uuid_is_422_naming_the_id(
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
-    ("mode", "sent", "history_note"),
+    ("mode", "sent", "history"),
     [
-        ("command", ["inventory.reserve", "fraud.check"], "no history exists"),
-        ("event", ["order.placed"], "event store"),
+        (
+            "command",
+            ["inventory.reserve", "fraud.check"],
+            {"available": False, "note": "command mode overwrites the order row in place; no history exists"},
+        ),
+        ("event", ["order.placed"], {"available": True, "version": 1, "events": ["order.placed"], "drift": []}),
     ],
 )
-def test_order_detail_shows_the_write_model_and_the_messages_it_caused(
+def test_order_detail_shows_the_write_model_history_read_model_and_messages(
     client: Client,
     recorded: RecordingTransport,
     catalog: None,
     mode: str,
     sent: list[str],
-    history_note: str,
+    history: dict[str, Any],
 ) -> None:
     # transaction=True: the view's transaction really commits, so the outbound seam writes the log.
     created = post(client, "/api/orders", order_body(mode=mode))
@@ -382,6 +386,7 @@ def test_order_detail_shows_the_write_model_and_the_messages_it_caused(
 
     assert response.status_code == 200
     detail = response.json()
+    # The write model
     assert detail["id"] == order_id
     assert detail["mode"] == mode
     assert detail["status"] == "placed"
@@ -391,12 +396,19 @@ def test_order_detail_shows_the_write_model_and_the_messages_it_caused(
     assert detail["risk_score"] is None
     assert detail["reserved_at"] is None
     assert detail["failed_commands"] == []
+    # Its history: the stream and the replayed state (event mode), or none (command mode)
+    shown = {**detail["history"], "events": [e["type"] for e in detail["history"]["events"]]}
+    assert {key: shown[key] for key in history} == history
+    if history["available"]:
+        assert detail["history"]["state"] == {"status": "placed", "total": "49.98", "currency": "EUR"}
+    # The read model: no projector runs here (the transport only records), so no summary yet
+    assert detail["read_model"]["summary"] is None
+    assert detail["read_model"]["lag"]["head_position"] >= (1 if mode == "event" else 0)
+    # The messages it caused
     assert [m["name"] for m in detail["messages"]] == sent
     assert {m["status"] for m in detail["messages"]} == {"sent"}
     assert {m["service"] for m in detail["messages"]} == {"orders"}
     assert {m["message_id"] for m in detail["messages"]} == {str(e.id) for e in recorded.delivered}
-    assert detail["history"]["available"] is False
-    assert history_note in detail["history"]["note"]
 
 
 @pytest.mark.django_db

@@ -14,7 +14,15 @@ from shop.messaging import subscriptions
 from shop.messaging.settings import COMMAND_QUEUES
 
 ROOT = Path(__file__).resolve().parents[2]
-SUBSCRIBER_APPS = ("inventory", "analytics", "fraud", "notifications")
+SUBSCRIBER_APPS = ("inventory", "analytics", "fraud", "notifications", "readmodel")
+#: app -> the service name it subscribes as (its queue is <service>.events)
+SUBSCRIBER_SERVICES = {
+    "inventory": "inventory",
+    "analytics": "analytics",
+    "fraud": "fraud",
+    "notifications": "notifications",
+    "readmodel": "projector",
+}
 SERVICE_APPS = ("orders", *SUBSCRIBER_APPS)
 #: Other services' command queues, the names a command-mode producer has to know.
 OTHER_SERVICES_COMMANDS = frozenset(name for name in COMMAND_QUEUES if not name.startswith("orders."))
@@ -117,7 +125,7 @@ def test_the_subscription_table_lists_every_service_for_its_events() -> None:
     table = subscriptions.table()
     for event_type, services in EXPECTED_SUBSCRIPTIONS.items():
         assert services <= set(table.get(event_type, [])), event_type
-    assert set(subscriptions.services()) >= {*SUBSCRIBER_APPS, "orders"}
+    assert set(subscriptions.services()) >= {*SUBSCRIBER_SERVICES.values(), "orders"}
 
 
 def test_analytics_ignores_cancellations_like_the_lesson() -> None:

@@ -1,0 +1,1 @@
+"""Benchmarks: programs that measure, reported as rates and ratios, never timed tests."""

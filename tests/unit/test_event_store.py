@@ -1,0 +1,386 @@
+"""The event store's guarantees: ordered appends, optimistic concurrency, rows that never change,
+and the same transaction as the order it records. Runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+from django.db import DatabaseError, connection, connections, transaction
+
+from catalog.models import Customer, Product
+from orders.models import FlowMode, Order
+from orders.services import LineRequest, cancel_order, pay_order, place_order
+from shop.eventstore import store, triggers
+from shop.eventstore.store import ConcurrencyError
+from shop.messaging.envelope import Envelope
+from shop.messaging.names import Kind
+from shop.models import EventRecord
+from shop.models.eventstore import ImmutableEventError
+from tests.fakes import RecordingTransport
+
+WHEN = "2025-01-01T12:00:00+00:00"
+
+
+def paid(stream_id: str, method: str = "card") -> Envelope:
+    """An ``order.paid`` event for the stream, as the order service would publish it."""
+    return Envelope(
+        kind=Kind.EVENT,
+        type="order.paid",
+        correlation_id=stream_id,
+        producer="orders",
+        data={"order_id": stream_id, "method": method, "paid_at": WHEN},
+    )
+
+
+def new_stream() -> str:
+    return str(uuid.uuid4())
+
+
+@pytest.fixture
+def stream() -> str:
+    return new_stream()
+
+
+@pytest.fixture
+def stored(db: None, stream: str) -> EventRecord:
+    """One stored event, to try to change."""
+    (record,) = store.append(stream, [paid(stream)], expected_version=0)
+    return record
+
+
+# --- appending and reading -------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_append_assigns_versions_one_to_n_and_increasing_positions(stream: str) -> None:
+    first = store.append(stream, [paid(stream, "card"), paid(stream, "cash"), paid(stream, "iou")], expected_version=0)
+    more = store.append(stream, [paid(stream, "gift"), paid(stream, "bank")], expected_version=3)
+
+    records = [*first, *more]
+    assert [r.version for r in records] == [1, 2, 3, 4, 5]
+    positions = [r.position for r in records]
+    assert all(isinstance(p, int) for p in positions), "bulk_create must return the assigned positions"
+    assert positions == sorted(positions) and len(set(positions)) == 5
+    assert store.stream_version(stream) == 5
+    assert store.head_position() == positions[-1]
+
+    events = store.read_stream(stream)
+    assert [(e.version, e.position, e.data["method"]) for e in events] == [
+        (1, positions[0], "card"),
+        (2, positions[1], "cash"),
+        (3, positions[2], "iou"),
+        (4, positions[3], "gift"),
+        (5, positions[4], "bank"),
+    ]
+    assert [e.version for e in store.read_stream(stream, until_version=2)] == [1, 2]
+
+
+@pytest.mark.django_db
+def test_streams_are_numbered_independently_and_read_all_follows_positions() -> None:
+    a, b = new_stream(), new_stream()
+    start = store.head_position()
+    store.append(a, [paid(a)], expected_version=0)
+    store.append(b, [paid(b)], expected_version=0)
+    store.append(a, [paid(a)], expected_version=1)
+
+    everything = store.read_all(after_position=start)
+    assert [(e.stream_id, e.version) for e in everything] == [(a, 1), (b, 1), (a, 2)]
+    assert [e.position for e in everything] == sorted(e.position for e in everything)
+    assert [e.stream_id for e in store.read_all(after_position=everything[0].position, limit=1)] == [b]
+
+
+@pytest.mark.django_db
+def test_stored_metadata_comes_from_the_envelope(stream: str) -> None:
+    cause = paid(stream)
+    envelope = cause.caused(
+        kind=Kind.EVENT,
+        type="order.packed",
+        producer="orders",
+        data={"order_id": stream, "warehouse": "north", "packed_at": WHEN},
+    )
+    (record,) = store.append(stream, [envelope], expected_version=0)
+    record.refresh_from_db()
+    assert record.message_id == envelope.id
+    assert record.recorded_at == envelope.occurred_at
+    assert record.metadata == {
+        "message_id": str(envelope.id),
+        "correlation_id": stream,
+        "causation_id": str(cause.id),
+        "producer": "orders",
+    }
+
+
+# --- optimistic concurrency ------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_stale_expected_version_raises_and_writes_nothing(stream: str) -> None:
+    store.append(stream, [paid(stream)], expected_version=0)
+    before = EventRecord.objects.count()
+
+    late = [paid(stream, "cash"), paid(stream, "iou")]  # v1 collides; v2 alone would not
+    with pytest.raises(ConcurrencyError) as caught:
+        store.append(stream, late, expected_version=0)
+
+    assert str(caught.value) == (f"stream {stream}: expected version 0, but it is at 1; another writer appended first")
+    assert EventRecord.objects.count() == before
+    assert [e.data["method"] for e in store.read_stream(stream)] == ["card"]
+    assert not EventRecord.objects.filter(message_id__in=[e.id for e in late]).exists()
+    # The store is still usable after the refused append: the writer reloads and tries again.
+    (retried,) = store.append(stream, [late[1]], expected_version=1)
+    assert retried.version == 2
+
+
+@pytest.mark.django_db
+def test_an_expected_version_ahead_of_the_stream_is_refused(stream: str) -> None:
+    store.append(stream, [paid(stream)], expected_version=0)
+    with contextlib.suppress(ConcurrencyError):  # refusing it is the fix; accepting it is the bug
+        store.append(stream, [paid(stream, "cash")], expected_version=5)
+    assert [e.version for e in store.read_stream(stream)] == [1], "versions must stay 1..n, without gaps"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_writers_racing_on_one_version_exactly_one_wins() -> None:
+    """Two threads, each with its own database connection, both append after version 1."""
+    stream = new_stream()
+    store.append(stream, [paid(stream)], expected_version=0)
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, object] = {}
+
+    def writer(name: str) -> None:
+        try:
+            barrier.wait(timeout=10)
+            (record,) = store.append(stream, [paid(stream, name)], expected_version=1)
+            outcomes[name] = record.version
+        except ConcurrencyError as exc:
+            outcomes[name] = exc
+        except Exception as exc:  # noqa: BLE001 - reported below, with the writer's name
+            outcomes[name] = repr(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(name,)) for name in ("alice", "bob")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(t.is_alive() for t in threads)
+
+    winners = [name for name, outcome in outcomes.items() if outcome == 2]
+    losers = [name for name, outcome in outcomes.items() if isinstance(outcome, ConcurrencyError)]
+    assert len(winners) == 1 and len(losers) == 1, outcomes
+    assert "expected version 1, but it is at 2" in str(outcomes[losers[0]])
+    events = store.read_stream(stream)
+    assert [(e.version, e.data["method"]) for e in events] == [(1, "card"), (2, winners[0])]
+
+
+# --- rows never change: the model ------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_saving_an_existing_event_is_refused(stored: EventRecord) -> None:
+    stored.data = {**stored.data, "method": "forged"}
+    with pytest.raises(ImmutableEventError, match="immutable: saving an existing event is not allowed"):
+        stored.save()
+    with pytest.raises(ImmutableEventError):
+        stored.save(update_fields=["data"])
+    assert EventRecord.objects.get(pk=stored.pk).data["method"] == "card"
+
+
+@pytest.mark.django_db
+def test_deleting_an_event_is_refused(stored: EventRecord) -> None:
+    with pytest.raises(ImmutableEventError, match="immutable: delete is not allowed; append a new event instead"):
+        stored.delete()
+    assert EventRecord.objects.filter(pk=stored.pk).exists()
+
+
+Attempt = Callable[[EventRecord], object]
+
+QUERYSET_WRITES: dict[str, Attempt] = {
+    "objects.update": lambda r: EventRecord.objects.update(type="order.forged"),
+    "filter().update": lambda r: EventRecord.objects.filter(pk=r.pk).update(data={}),
+    "in_stream().update": lambda r: EventRecord.objects.in_stream(r.stream_id).update(version=99),
+    "objects.all().delete": lambda r: EventRecord.objects.all().delete(),
+    "filter().delete": lambda r: EventRecord.objects.filter(pk=r.pk).delete(),
+    "bulk_update": lambda r: EventRecord.objects.bulk_update([r], ["type"]),
+    "update_or_create": lambda r: EventRecord.objects.update_or_create(pk=r.pk, defaults={"type": "x.forged"}),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("attempt", QUERYSET_WRITES.values(), ids=QUERYSET_WRITES.keys())
+def test_queryset_updates_and_deletes_are_refused(stored: EventRecord, attempt: Attempt) -> None:
+    before = EventRecord.objects.values().get(pk=stored.pk)
+    # bulk_update runs in atomic(savepoint=False): its error marks the test's transaction broken.
+    with pytest.raises(ImmutableEventError, match="event store rows are immutable"), transaction.atomic():
+        attempt(stored)
+    assert EventRecord.objects.values().get(pk=stored.pk) == before
+
+
+def _forged_copy(stored: EventRecord) -> EventRecord:
+    """A fresh instance carrying a stored event's position: Django saves it as an UPDATE."""
+    return EventRecord(
+        position=stored.position,
+        stream_id=stored.stream_id,
+        version=stored.version,
+        type="order.forged",
+        data={},
+        message_id=uuid.uuid4(),
+    )
+
+
+@pytest.mark.django_db
+def test_a_new_instance_reusing_a_stored_position_cannot_overwrite_it(stored: EventRecord) -> None:
+    """Whichever layer refuses it (today the database trigger does, see the xfail below), the
+    stored row stays as it was."""
+    with pytest.raises((ImmutableEventError, DatabaseError), match="immutable"), transaction.atomic():
+        _forged_copy(stored).save()
+    assert EventRecord.objects.get(pk=stored.pk).type == "order.paid"
+
+
+@pytest.mark.django_db
+def test_the_model_itself_refuses_a_new_instance_reusing_a_stored_position(stored: EventRecord) -> None:
+    with pytest.raises(ImmutableEventError), transaction.atomic():
+        _forged_copy(stored).save()
+
+
+# --- rows never change: the database ---------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_triggers_exist_after_migrations() -> None:
+    """Checked before any transactional test runs (pytest-django runs those last), so on SQLite
+    these are the triggers the migration installed, not the ones tests/conftest.py reinstalls."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s ORDER BY name",
+                [triggers.TABLE],
+            )
+            assert [row[0] for row in cursor.fetchall()] == ["shop_eventrecord_no_delete", "shop_eventrecord_no_update"]
+        else:
+            assert connection.vendor == "postgresql"
+            cursor.execute(
+                "SELECT tgname, tgenabled FROM pg_trigger "
+                "WHERE tgrelid = %s::regclass AND NOT tgisinternal ORDER BY tgname",
+                [triggers.TABLE],
+            )
+            assert cursor.fetchall() == [("shop_eventrecord_immutable", "O")]  # O: enabled
+
+
+RAW_SQL = {
+    "UPDATE": f"UPDATE {triggers.TABLE} SET type = 'order.forged' WHERE position = %s",
+    "UPDATE data": f"UPDATE {triggers.TABLE} SET data = '{{}}' WHERE position = %s",
+    "DELETE": f"DELETE FROM {triggers.TABLE} WHERE position = %s",
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("sql", RAW_SQL.values(), ids=RAW_SQL.keys())
+def test_raw_sql_update_and_delete_are_rejected_by_the_trigger(stored: EventRecord, sql: str) -> None:
+    before = EventRecord.objects.values().get(pk=stored.pk)
+    # On PostgreSQL the error aborts the transaction: the savepoint rolls back to before it.
+    refused = r"event store rows are immutable: (UPDATE|DELETE) refused"
+    with pytest.raises(DatabaseError, match=refused), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [stored.pk])
+    assert EventRecord.objects.values().get(pk=stored.pk) == before
+
+
+@pytest.mark.django_db
+def test_raw_sql_insert_is_still_allowed(stream: str) -> None:
+    """The triggers refuse changes only: appending is how the store grows."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {triggers.TABLE} (stream_id, stream_type, version, type, schema_version, data, "
+            "metadata, message_id, recorded_at) VALUES (%s, 'order', 1, 'order.paid', 1, %s, '{}', %s, %s)",
+            [
+                stream,
+                f'{{"order_id": "{stream}", "method": "card", "paid_at": "{WHEN}"}}',
+                uuid.uuid4().hex if connection.vendor == "sqlite" else str(uuid.uuid4()),
+                datetime.now(UTC),
+            ],
+        )
+    assert [e.data["method"] for e in store.read_stream(stream)] == ["card"]
+
+
+# --- the same transaction as the order -------------------------------------------------------
+
+
+@pytest.fixture
+def place(catalog: None, recorded: RecordingTransport) -> Callable[[str], Order]:
+    def place(mode: str) -> Order:
+        ada = Customer.objects.get(email="ada@example.com")
+        cup = Product.objects.get(sku="PROD-A")
+        return place_order(customer_id=ada.pk, items=[LineRequest(product_id=cup.pk, quantity=2)], mode=mode)
+
+    return place
+
+
+class Boom(Exception):
+    pass
+
+
+@pytest.fixture
+def no_rows_yet(transactional_db: None) -> Iterator[None]:
+    assert not EventRecord.objects.exists() and not Order.objects.exists()
+    yield
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_mode_order_and_its_event_commit_together(
+    place: Callable[[str], Order], recorded: RecordingTransport
+) -> None:
+    order = place(FlowMode.EVENT)
+    (event,) = store.read_stream(str(order.id))
+    assert (event.version, event.type, event.schema_version) == (1, "order.placed", 2)
+    assert event.data["amount"] == str(order.total)
+    order.refresh_from_db()
+    assert order.version == 1
+    assert recorded.names == ["order.placed"]
+    assert EventRecord.objects.get().message_id == recorded.delivered[0].id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_order_leaves_no_event_and_no_order(
+    no_rows_yet: None, place: Callable[[str], Order], recorded: RecordingTransport
+) -> None:
+    placed: list[Order] = []
+    with pytest.raises(Boom), transaction.atomic():
+        placed.append(place(FlowMode.EVENT))
+        assert EventRecord.objects.filter(stream_id=str(placed[0].id)).count() == 1  # written, not committed
+        raise Boom
+    assert not Order.objects.exists()
+    assert not EventRecord.objects.exists()
+    assert recorded.delivered == []  # published only after commit, and there was none
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_append_rolls_back_the_order_change(place: Callable[[str], Order]) -> None:
+    """If the stream moved on (a stale Order.version), the order row is not changed either."""
+    order = place(FlowMode.EVENT)
+    sneaky = paid(str(order.id), "sneaky")
+    store.append(str(order.id), [sneaky], expected_version=1)  # another writer, behind the row's back
+    with pytest.raises(ConcurrencyError, match="expected version 1, but it is at 2"):
+        cancel_order(order.id)
+    order.refresh_from_db()
+    assert (order.status, order.version) == (Order.Status.PLACED, 1)
+    assert [e.type for e in store.read_stream(str(order.id))] == ["order.placed", "order.paid"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_command_mode_orders_write_no_events(
+    no_rows_yet: None, place: Callable[[str], Order], recorded: RecordingTransport
+) -> None:
+    order = place(FlowMode.COMMAND)
+    pay_order(order.id, method="card")
+    cancel_order(order.id)
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELLED
+    assert order.version == 0
+    assert not EventRecord.objects.exists()
+    assert recorded.names[:2] == ["inventory.reserve", "fraud.check"]  # commands were sent, all the same
