@@ -57,8 +57,8 @@ def test_who_names_whom(flow: Flow) -> None:
         assert [m.name for m in placed] == ["order.placed"]
         handlers = MessageLog.objects.filter(message_id=placed[0].message_id, status="handled")
         # One publish, one copy per subscribing service: the fanout.
-        assert sorted(h.service for h in handlers) == ["fraud", "inventory"]
-        assert sorted(h.route for h in handlers) == ["fraud.events", "inventory.events"]
+        assert sorted(h.service for h in handlers) == ["fraud", "inventory", "projector"]
+        assert sorted(h.route for h in handlers) == ["fraud.events", "inventory.events", "projector.events"]
 
 
 def test_risky_order_is_flagged_and_held(flow: Flow) -> None:

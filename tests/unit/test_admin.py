@@ -28,7 +28,7 @@ from shop.messaging.names import Kind
 from shop.models import DeadLetter, EventRecord, InboxEntry, InjectedFault, MessageLog
 from tests.fakes import RecordingTransport
 
-PROJECT_APPS = {"shop", "catalog", "orders", "inventory", "analytics", "fraud", "notifications"}
+PROJECT_APPS = {"shop", "catalog", "orders", "inventory", "analytics", "fraud", "notifications", "readmodel"}
 
 
 @dataclass

@@ -323,7 +323,7 @@ def test_lag_of_an_empty_store() -> None:
 
 @pytest.fixture
 def summaries(db: None) -> dict[str, OrderSummary]:
-    def row(name: str, customer: str, status: str, total: str, *, day: int, flagged: bool = False) -> OrderSummary:
+    def row(customer: str, status: str, total: str, *, day: int, flagged: bool = False) -> OrderSummary:
         return OrderSummary.objects.create(
             order_id=uuid.uuid4(),
             customer_name=customer,
@@ -337,10 +337,10 @@ def summaries(db: None) -> dict[str, OrderSummary]:
         )
 
     return {
-        "ada_shipped": row("ada_shipped", "Ada Lovelace", "shipped", "99.97", day=1),
-        "ada_placed": row("ada_placed", "Ada Lovelace", "placed", "24.99", day=2),
-        "grace_confirmed": row("grace_confirmed", "Grace Hopper", "confirmed", "13.50", day=3),
-        "mallory_held": row("mallory_held", "Mallory Fake", "on_hold", "1250.00", day=4, flagged=True),
+        "ada_shipped": row("Ada Lovelace", "shipped", "99.97", day=1),
+        "ada_placed": row("Ada Lovelace", "placed", "24.99", day=2),
+        "grace_confirmed": row("Grace Hopper", "confirmed", "13.50", day=3),
+        "mallory_held": row("Mallory Fake", "on_hold", "1250.00", day=4, flagged=True),
     }
 
 
@@ -571,3 +571,15 @@ def test_admin_read_model_is_read_only_and_rebuild_needs_permission(
     row = summaries["ada_shipped"]
     change = client.get(reverse("admin:readmodel_ordersummary_change", args=[row.pk])).content.decode()
     assert 'name="_save"' not in change
+
+
+@pytest.mark.django_db
+def test_the_dashboard_is_served_under_api(client: Client, summaries: dict[str, OrderSummary]) -> None:
+    """Mounted in shop/api.py: the same answers, and refusals in the API's one error shape."""
+    body = client.get("/api/dashboard", {"customer": "grace"}).json()
+    assert [o["customer_name"] for o in body["orders"]] == ["Grace Hopper"]
+    assert body["lag"]["pending_events"] == 0
+    refused = client.get("/api/dashboard", {"flagged": "perhaps"})
+    assert refused.status_code == 422
+    assert [e["loc"] for e in refused.json()["detail"]] == [["query", "flagged"]]
+    assert client.get("/api/projections").json()[0]["projection"] == "order_summary"
