@@ -87,11 +87,17 @@ pytest: install
 	  return "$$rc"
 	}
 	summary=() failed=0
-	if tier SQLite env -u DATABASE_URL $(PY) -m pytest $(PYTEST_ARGS); then summary+=("SQLite: passed")
+	if tier SQLite env -u DATABASE_URL $(PY) -m pytest -m "not faults" $(PYTEST_ARGS); then summary+=("SQLite: passed")
 	else summary+=("SQLite: FAILED"); failed=1; fi
 	if $(PY) -c "import psycopg; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; then
-	  if tier PostgreSQL env DATABASE_URL='$(PG_TEST_URL)' $(PY) -m pytest $(PYTEST_ARGS); then summary+=("PostgreSQL: passed")
+	  if tier PostgreSQL env DATABASE_URL='$(PG_TEST_URL)' $(PY) -m pytest -m "not faults" $(PYTEST_ARGS); then
+	    summary+=("PostgreSQL: passed")
 	  else summary+=("PostgreSQL: FAILED"); failed=1; fi
+	  # The fault tier (pytest -m faults): real processes, brokers stopped and restarted; several
+	  # worker processes share one database, so it runs on PostgreSQL only.
+	  if tier "faults (PostgreSQL)" env DATABASE_URL='$(PG_TEST_URL)' $(PY) -m pytest -m faults $(PYTEST_ARGS); then
+	    summary+=("faults: passed")
+	  else summary+=("faults: FAILED"); failed=1; fi
 	elif ci; then
 	  echo "FAILED: PostgreSQL tier (PostgreSQL not reachable at $(PG_HOST):$(PG_PORT); CI=true: a missing service is a failure)" >&2
 	  summary+=("PostgreSQL: FAILED (not reachable)"); failed=1

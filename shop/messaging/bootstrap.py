@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shop.messaging.bus import CommandBus, EventBus
-from shop.messaging.outbound import Outbound
+from shop.messaging.outbound import DISPATCHERS, Outbound
 from shop.messaging.transport import CeleryTransport, Transport
 
 
@@ -23,13 +23,15 @@ class Bus:
 _bus: Bus | None = None
 
 
-def configure(transport: Transport | None = None) -> Bus:
+def configure(transport: Transport | None = None, *, dispatch: str = "outbox") -> Bus:
+    """Wire the buses. ``dispatch`` picks how messages leave: "outbox" (always, in the app),
+    or "on_commit" / "immediate", which exist to be compared with it."""
     global _bus
     if transport is None:
         from shop.celery import app
 
         transport = CeleryTransport(app)
-    outbound = Outbound(transport)
+    outbound: Outbound = DISPATCHERS[dispatch](transport)
     _bus = Bus(commands=CommandBus(outbound), events=EventBus(outbound), outbound=outbound)
     return _bus
 

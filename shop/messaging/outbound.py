@@ -1,35 +1,81 @@
-"""The one place a message leaves the process.
+"""The one place a message leaves the process, and the three ways it can.
 
-Messages are handed to the broker only after the surrounding database transaction commits, so
-no consumer can see a message about a row that does not exist yet (or never will). This is
-the single seam where the transactional outbox goes: ``Outbound.dispatch`` is the only caller
-of the transport.
+``OutboxDispatch`` (the default) writes the message into the outbox table inside the current
+transaction, and the relay publishes it after commit. The business change and the message
+commit or roll back together: a broker outage delays messages, it never loses them, and never
+refuses an order.
 
-Caveat, until the outbox lands: if the broker is unreachable at commit time, the business rows
-are committed and the message is lost (ARCHITECTURE.md §4 on ``delay_on_commit``).
+The two others exist to show why (tests/integration/test_broker_outage.py measures all three):
+
+- ``ImmediateDispatch`` publishes inside the transaction, like a plain ``.delay()``: a message
+  about a row that may still roll back, and a broker outage fails the whole request.
+- ``OnCommitDispatch`` publishes after commit, like Celery's ``delay_on_commit``: consumers never
+  see uncommitted rows, but if the broker is down at that moment the row is committed and the
+  message is lost.
 """
 
 from __future__ import annotations
 
-import time
+import logging
 from functools import partial
+from typing import Protocol
 
 from django.db import transaction
 
+from shop.messaging import log
 from shop.messaging.envelope import Envelope
+from shop.messaging.relay import Relay
 from shop.messaging.transport import Transport
+from shop.models import OutboxMessage
+
+logger = logging.getLogger("shop.messaging")
 
 
-class Outbound:
+class Outbound(Protocol):
+    transport: Transport
+
+    def dispatch(self, envelope: Envelope) -> None: ...
+
+
+class OutboxDispatch:
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self.relay = Relay(transport)
+
+    def dispatch(self, envelope: Envelope) -> None:
+        OutboxMessage.objects.create(
+            id=envelope.id, kind=envelope.kind.value, name=envelope.type, envelope=envelope.to_wire()
+        )
+        # Fast path. If it fails (broker down), the row stays pending for the sweeper.
+        transaction.on_commit(partial(self.relay.send_one, envelope.id), robust=True)
+
+
+class OnCommitDispatch:
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
 
     def dispatch(self, envelope: Envelope) -> None:
-        transaction.on_commit(partial(self._deliver, envelope), robust=False)
+        transaction.on_commit(partial(_deliver, self.transport, envelope))
 
-    def _deliver(self, envelope: Envelope) -> None:
-        from shop.messaging import log
 
-        started = time.perf_counter()
-        route = self.transport.deliver(envelope)
-        log.sent(envelope, route=route, duration_ms=(time.perf_counter() - started) * 1000)
+class ImmediateDispatch:
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def dispatch(self, envelope: Envelope) -> None:
+        _deliver(self.transport, envelope)
+
+
+def _deliver(transport: Transport, envelope: Envelope) -> None:
+    import time
+
+    started = time.perf_counter()
+    route = transport.deliver(envelope)
+    log.sent(envelope, route=route, duration_ms=(time.perf_counter() - started) * 1000)
+
+
+DISPATCHERS: dict[str, type[OutboxDispatch] | type[OnCommitDispatch] | type[ImmediateDispatch]] = {
+    "outbox": OutboxDispatch,
+    "on_commit": OnCommitDispatch,
+    "immediate": ImmediateDispatch,
+}

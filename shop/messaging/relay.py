@@ -1,0 +1,77 @@
+"""The outbox relay: publishes what the outbox holds, and marks a message sent only once the
+broker has confirmed it (RabbitMQ publisher confirms; a Redis LPUSH has returned).
+
+Two paths share this code: the fast path publishes a transaction's messages right after it
+commits, in the same process; the sweeper (``manage.py relay_outbox``) picks up whatever the fast
+path could not send (broker down, process died). Rows are claimed with ``SELECT … FOR UPDATE SKIP
+LOCKED`` on PostgreSQL, so any number of relays can run without publishing a row twice. SQLite
+has one writer, which serializes relays by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from django.db import transaction
+from django.utils import timezone
+
+from shop.messaging import log
+from shop.messaging.envelope import Envelope
+from shop.messaging.transport import Transport
+from shop.models import OutboxMessage
+
+logger = logging.getLogger("shop.messaging")
+
+
+class Relay:
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def send_one(self, message_id: uuid.UUID) -> bool:
+        """Fast path: publish one message now if nobody else has. False if not sent."""
+        with transaction.atomic():
+            row = (
+                OutboxMessage.objects.select_for_update(skip_locked=True)
+                .filter(pk=message_id, sent_at__isnull=True)
+                .first()
+            )
+            return row is not None and self._publish(row)
+
+    def sweep(self, *, limit: int = 200) -> int:
+        """Publish up to ``limit`` pending messages, oldest first; stop at the first failure
+        (the broker is most likely down, and order is best kept). Returns how many were sent."""
+        sent = 0
+        with transaction.atomic():
+            rows = list(
+                OutboxMessage.objects.select_for_update(skip_locked=True)
+                .filter(sent_at__isnull=True)
+                .order_by("created_at")[:limit]
+            )
+            for row in rows:
+                if not self._publish(row):
+                    break
+                sent += 1
+        return sent
+
+    def _publish(self, row: OutboxMessage) -> bool:
+        envelope = Envelope.from_wire(row.envelope)
+        row.attempts += 1
+        started = time.perf_counter()
+        try:
+            route = self.transport.deliver(envelope)
+        except Exception as exc:  # noqa: BLE001 - any broker error leaves the row for a later try
+            row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            row.save(update_fields=["attempts", "last_error"])
+            logger.warning("outbox: %s %s not published yet: %s", envelope.type, envelope.id, row.last_error)
+            return False
+        row.sent_at = timezone.now()
+        row.last_error = ""
+        row.save(update_fields=["attempts", "last_error", "sent_at"])
+        log.sent(envelope, route=route, duration_ms=(time.perf_counter() - started) * 1000)
+        return True
+
+
+def pending() -> int:
+    return OutboxMessage.objects.filter(sent_at__isnull=True).count()
