@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 FLOW_MODES = ("command", "event")
@@ -58,12 +59,18 @@ def celery_settings_for(broker_url: str) -> dict[str, Any]:
         "CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP": True,
         "CELERY_WORKER_HIJACK_ROOT_LOGGER": False,
         "CELERY_TASK_SEND_SENT_EVENT": False,
+        # Celery's consumer, except that a task message it refuses (not JSON, pickle, an unknown
+        # task, not a task at all) is also dead-lettered, like a malformed event.
+        "CELERY_WORKER_CONSUMER": "shop.messaging.celery_consumer:Consumer",
     }
     if scheme in {"redis", "rediss"}:
         # kombu's own Redis transport, except that a message routed to several queues gets one
         # independent copy per queue (see shop/messaging/redis_transport.py for why).
         conf["CELERY_BROKER_TRANSPORT"] = "shop.messaging.redis_transport:Transport"
-        conf["CELERY_BROKER_TRANSPORT_OPTIONS"] = {"visibility_timeout": REDIS_VISIBILITY_TIMEOUT}
+        # SHOP_REDIS_VISIBILITY_TIMEOUT exists for the fault tests, which kill workers and cannot
+        # wait five minutes for Redis to hand their messages out again.
+        timeout = int(os.environ.get("SHOP_REDIS_VISIBILITY_TIMEOUT", REDIS_VISIBILITY_TIMEOUT))
+        conf["CELERY_BROKER_TRANSPORT_OPTIONS"] = {"visibility_timeout": timeout}
     if scheme == "memory":
         # The in-process transport polls its queues; kombu's 1 s default makes every hop slow.
         conf["CELERY_BROKER_TRANSPORT_OPTIONS"] = {"polling_interval": 0.01}
