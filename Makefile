@@ -132,6 +132,7 @@ run: install
 	fi
 	mkdir -p var
 	export PATH="$(abspath $(VENV))/bin:$$PATH" PORT="$(PORT)"  # Procfile lines call python and celery
+	export DJANGO_HTTPS="$${DJANGO_HTTPS:-0}"  # runserver on 127.0.0.1 speaks plain http
 	python manage.py migrate --noinput
 	python manage.py seed_catalog
 	exec honcho start -f Procfile

@@ -34,7 +34,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from orders import lifecycle
-from orders.models import FailedCommand, FlowMode, Order, OrderLine
+from orders.models import FailedCommand, FlowMode, IdempotencyKey, Order, OrderLine
 from orders.services import row_state
 from shop.admin import ReadOnlyModelAdmin, truncated
 from shop.eventstore import store
@@ -314,3 +314,10 @@ class FailedCommandAdmin(ReadOnlyModelAdmin[FailedCommand]):
     @admin.display(description="error", ordering="error")
     def short_error(self, obj: FailedCommand) -> str:
         return truncated(obj.error)
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(ReadOnlyModelAdmin[IdempotencyKey]):
+    list_display = ["created_at", "key", "order"]
+    list_select_related = ["order"]
+    search_fields = ["key", "order__id"]

@@ -12,15 +12,34 @@ log, which are not the order service's to import, so it lives in ``shop.order_de
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from django.http import HttpRequest
-from ninja import Query, Router, Status
+from ninja import Header, Query, Router, Status
 
 from orders import replay
 from orders.models import Order
-from orders.schemas import ErrorOut, OrderIn, OrderOut, PackIn, PayIn, ReplayedStateOut, ShipIn
-from orders.services import LineRequest, cancel_order, pack_order, pay_order, place_order, ship_order
+from orders.schemas import (
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    IDEMPOTENCY_KEY_PATTERN,
+    ErrorOut,
+    OrderIn,
+    OrderOut,
+    PackIn,
+    PayIn,
+    ReplayedStateOut,
+    ShipIn,
+)
+from orders.services import (
+    IDEMPOTENCY_HEADER,
+    IdempotencyKeyReused,
+    LineRequest,
+    cancel_order,
+    pack_order,
+    pay_order,
+    place_order,
+    ship_order,
+)
 
 router = Router(tags=["orders"])
 
@@ -29,13 +48,37 @@ CHANGE_RESPONSES = {200: OrderOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
 @router.post("/orders", response={201: OrderOut, 422: ErrorOut})
-def create_order(request: HttpRequest, payload: OrderIn) -> Status[Order]:
-    """201, not 200: the order row exists now; what it set off is still on its way."""
-    order = place_order(
-        customer_id=payload.user_id,
-        items=[LineRequest(product_id=item.product_id, quantity=item.quantity) for item in payload.items],
-        mode=payload.mode.value if payload.mode else None,
-    )
+def create_order(
+    request: HttpRequest,
+    payload: OrderIn,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias=IDEMPOTENCY_HEADER,
+            min_length=1,
+            max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description=f"Optional; 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters, e.g. a UUID "
+            "the client makes per order. Retrying with the same key and body returns the order the first request "
+            "created (201, the same order), never a second one. The same key with a different body is a 422.",
+        ),
+    ] = None,
+) -> Status[Order] | Status[dict[str, Any]]:
+    """201, not 200: the order row exists now; what it set off is still on its way.
+
+    A repeat with the same ``Idempotency-Key`` answers 201 with the same order as it is now.
+    """
+    try:
+        order = place_order(
+            customer_id=payload.user_id,
+            items=[LineRequest(product_id=item.product_id, quantity=item.quantity) for item in payload.items],
+            mode=payload.mode.value if payload.mode else None,
+            idempotency_key=idempotency_key,
+        )
+    except IdempotencyKeyReused as exc:
+        # Named where it came from, as ninja names a header it refuses: ["header", "Idempotency-Key"].
+        error = {"type": "idempotency_key_reused", "loc": ["header", IDEMPOTENCY_HEADER], "msg": exc.message}
+        return Status(422, {"detail": [error]})
     return Status(201, order)
 
 

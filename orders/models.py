@@ -85,3 +85,22 @@ class FailedCommand(models.Model):
 
     def __str__(self) -> str:
         return f"{self.command} failed: {self.error[:60]}"
+
+
+class IdempotencyKey(models.Model):
+    """A client's ``Idempotency-Key`` for ``POST /api/orders``, and the order it created.
+
+    Written in the order's own transaction, so a key exists exactly when its order does. Two
+    concurrent requests with one key are settled by the unique constraint: the loser's
+    transaction rolls back (its order and messages with it) and it answers with the winner's
+    order. The fingerprint is the sha256 of the request's canonical JSON: the same key with a
+    different request is refused rather than silently answered with the first order.
+    """
+
+    key = models.CharField(max_length=200, unique=True)
+    fingerprint = models.CharField(max_length=64, help_text="sha256 (hex) of the request's canonical JSON.")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="idempotency_keys")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"idempotency key {self.key[:40]} -> {self.order_id}"

@@ -18,20 +18,32 @@ from django.db import models
 from ninja import Schema
 from pydantic import ConfigDict, Field, StringConstraints
 
-from orders.models import FlowMode, Order
+from orders.models import FlowMode, IdempotencyKey, Order
 from orders.services import MAX_LINES, MAX_QUANTITY
 
+#: An ``Idempotency-Key``: printable ASCII (space to ~), neither starting nor ending with a space.
+#: Length (1..200, the column's) is checked apart, so each refusal names its own bound.
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$"
 
-def _max_length(field: str) -> int:
+
+def _max_length(field: str, model: type[models.Model] = Order) -> int:
     """The bound of an order column, so the API, the row and the event contract agree."""
-    column = Order._meta.get_field(field)
+    column = model._meta.get_field(field)
     assert isinstance(column, models.CharField) and column.max_length is not None, field
     return column.max_length
 
 
+IDEMPOTENCY_KEY_MAX_LENGTH = _max_length("key", IdempotencyKey)
+
+
+#: One line of text: no control characters. PostgreSQL cannot store NUL in text at all (a NUL
+#: would be a 500 there and a 200 on SQLite); the other C0/C1 controls have no place in a label.
+SINGLE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*$"
+
+
 def _text(field: str) -> StringConstraints:
-    """Required and non-blank (surrounding whitespace is stripped first, so "   " is too short)."""
-    return StringConstraints(strip_whitespace=True, min_length=1, max_length=_max_length(field))
+    """Required, non-blank (surrounding whitespace is stripped first, so "   " is too short), one line."""
+    return StringConstraints(strip_whitespace=True, min_length=1, max_length=_max_length(field), pattern=SINGLE_LINE)
 
 
 class LineIn(Schema):
@@ -79,9 +91,12 @@ class ShipIn(Schema):
 
 
 class ErrorItem(Schema):
-    type: str = Field(description="A pydantic error type, or value_error / not_found / conflict from the service.")
+    type: str = Field(
+        description="A pydantic error type, or value_error / not_found / conflict from the service, "
+        "or idempotency_key_reused."
+    )
     loc: list[str | int] = Field(
-        description='Where the input was ("body", "path", "query") and the field, e.g. body.items.0.quantity.'
+        description='Where the input was ("body", "path", "query", "header"), then the field: body.items.0.quantity.'
     )
     msg: str
     ctx: dict[str, Any] | None = Field(default=None, description="Ninja's validation errors only: the bound hit.")

@@ -9,6 +9,8 @@ event mode also appends it to the order's stream. The mode is read once per chan
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from catalog.models import Customer
@@ -25,12 +27,16 @@ from orders import lifecycle
 from orders.errors import InvalidTransition, OrderError, OrderNotFound
 from orders.flows import flow_for
 from orders.flows.payloads import order_ref, priced_lines
-from orders.models import FailedCommand, FlowMode, Order, OrderLine
+from orders.models import FailedCommand, FlowMode, IdempotencyKey, Order, OrderLine
 from shop.messaging.envelope import Envelope
 
 MAX_QUANTITY = 1000
 MAX_LINES = 50
 CURRENCY = "EUR"
+
+
+#: The HTTP header a client sends to make ``POST /api/orders`` safe to retry.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,77 @@ class LineRequest:
     quantity: int
 
 
-def place_order(*, customer_id: int, items: Sequence[LineRequest], mode: str | None = None) -> Order:
+class IdempotencyKeyReused(OrderError):
+    """The key was already used for a different request: answering with its order would be wrong."""
+
+    def __init__(self) -> None:
+        super().__init__(IDEMPOTENCY_HEADER, f"{IDEMPOTENCY_HEADER} reused with a different request")
+
+
+class _KeyTaken(Exception):
+    """Raised inside the order's transaction to roll it back: a concurrent request won the key."""
+
+    def __init__(self, integrity_error: IntegrityError) -> None:
+        super().__init__(str(integrity_error))
+        self.integrity_error = integrity_error
+
+
+def place_order(
+    *,
+    customer_id: int,
+    items: Sequence[LineRequest],
+    mode: str | None = None,
+    idempotency_key: str | None = None,
+) -> Order:
+    """Place an order. With ``idempotency_key``, a repeat of the same request returns the first order.
+
+    The key is stored in the order's transaction. A concurrent duplicate loses on the key's unique
+    constraint: its whole transaction (order, lines, event, outgoing messages) rolls back and it
+    returns the winner's order. The same key with a different request raises
+    ``IdempotencyKeyReused``.
+    """
+    if idempotency_key is None:
+        return _place_order(customer_id=customer_id, items=items, mode=mode)
+    fingerprint = request_fingerprint(customer_id=customer_id, items=items, mode=mode)
+    earlier = _order_for_key(idempotency_key, fingerprint)
+    if earlier is not None:
+        return earlier
+    try:
+        return _place_order(customer_id=customer_id, items=items, mode=mode, key=(idempotency_key, fingerprint))
+    except _KeyTaken as taken:
+        # The unique constraint made us wait for the winner's commit; its key is there now.
+        earlier = _order_for_key(idempotency_key, fingerprint)
+        if earlier is None:
+            raise taken.integrity_error from None
+        return earlier
+
+
+def request_fingerprint(*, customer_id: int, items: Sequence[LineRequest], mode: str | None) -> str:
+    """sha256 of the request's canonical JSON: the validated body, keys sorted, no whitespace.
+
+    Built from what the service acts on, so ``{"mode": null}`` and an omitted mode are one request.
+    """
+    body = {
+        "user_id": customer_id,
+        "items": [{"product_id": item.product_id, "quantity": item.quantity} for item in items],
+        "mode": mode,
+    }
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _order_for_key(key: str, fingerprint: str) -> Order | None:
+    stored = IdempotencyKey.objects.select_related("order").filter(key=key).first()
+    if stored is None:
+        return None
+    if stored.fingerprint != fingerprint:
+        raise IdempotencyKeyReused()
+    return stored.order
+
+
+def _place_order(
+    *, customer_id: int, items: Sequence[LineRequest], mode: str | None, key: tuple[str, str] | None = None
+) -> Order:
     mode = mode or settings.SHOP_FLOW_MODE
     if mode not in FlowMode.values:
         raise OrderError("mode", f"mode must be one of {FlowMode.values}, not {mode!r}")
@@ -58,6 +134,14 @@ def place_order(*, customer_id: int, items: Sequence[LineRequest], mode: str | N
             mode=mode,
             total=sum((products[pid].price * qty for pid, qty in lines.items()), Decimal("0")),
         )
+        if key is not None:
+            # Before anything else is written: a concurrent duplicate waits here for the winner's
+            # commit (PostgreSQL's unique index; SQLite's single writer), then fails.
+            try:
+                with transaction.atomic():
+                    IdempotencyKey.objects.create(key=key[0], fingerprint=key[1], order=order)
+            except IntegrityError as exc:
+                raise _KeyTaken(exc) from exc
         OrderLine.objects.bulk_create(
             OrderLine(
                 order=order,

@@ -27,7 +27,9 @@ class DashboardFilters(Schema):
     """Query parameters of GET /api/dashboard. A parameter left empty (``status=``) is no filter."""
 
     status: StatusName | None = None
-    customer: str | None = Field(default=None, max_length=200, description="Part of the customer's name, any case.")
+    customer: str | None = Field(
+        default=None, max_length=200, pattern=r"^[^\x00]*$", description="Part of the customer's name, any case."
+    )
     flagged: bool | None = Field(default=None, description="true: only orders fraud flagged; false: only the others.")
     min_total: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
     limit: int = Field(default=100, ge=1, le=1000, description="At most this many orders, newest first.")

@@ -12,16 +12,17 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin import ModelAdmin
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from shop.eventstore import store
+from shop.messaging import deadletters
 from shop.messaging.errors import MessagingError
-from shop.models import DeadLetter, EventRecord, InboxEntry, InjectedFault, MessageLog
+from shop.models import DeadLetter, EventRecord, InboxEntry, InjectedFault, MessageLog, OutboxMessage
 
 _M = TypeVar("_M", bound=Model)
 
@@ -72,13 +73,36 @@ class InboxEntryAdmin(ReadOnlyModelAdmin[InboxEntry]):
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(ReadOnlyModelAdmin[DeadLetter]):
+    """Read-only rows, and one action: send the selected letters back to their own consumer."""
+
     list_display = ["consumer", "source", "message_type", "short_reason", "attempts", "created_at", "retried_at"]
     list_filter = ["consumer", "source"]
     search_fields = ["message_id", "message_type", "reason"]
+    actions = ["retry_selected"]
 
     @admin.display(description="reason", ordering="reason")
     def short_reason(self, obj: DeadLetter) -> str:
         return truncated(obj.reason)
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        """Retrying sends messages: it takes the "change dead letter" permission (superusers
+        have it), though the rows themselves stay read-only."""
+        return request.user.has_perm("shop.change_deadletter")
+
+    @admin.action(description="Retry selected dead letters", permissions=["retry"])
+    def retry_selected(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
+        outcomes = deadletters.retry_many(queryset.order_by("created_at", "id"))
+        sent = [o for o in outcomes if o.retried]
+        if sent:
+            self.message_user(
+                request,
+                f"Sent {len(sent)} dead letter(s) back to their own consumer: "
+                + "; ".join(f"#{o.letter_id} {o.detail}" for o in sent),
+                messages.SUCCESS,
+            )
+        for outcome in outcomes:
+            if not outcome.retried:
+                self.message_user(request, f"Dead letter #{outcome.letter_id} {outcome.detail}", messages.WARNING)
 
 
 @admin.register(InjectedFault)
@@ -142,3 +166,13 @@ class EventRecordAdmin(ReadOnlyModelAdmin[EventRecord]):
     @admin.display(description="metadata")
     def stored_metadata(self, obj: EventRecord) -> SafeString:
         return pretty_json(obj.metadata)
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(ReadOnlyModelAdmin[OutboxMessage]):
+    """What is waiting to be published, and what the relay already handed to the broker."""
+
+    list_display = ["created_at", "kind", "name", "sent_at", "attempts", "last_error"]
+    list_filter = ["kind", "name", ("sent_at", admin.EmptyFieldListFilter)]
+    search_fields = ["id", "name"]
+    date_hierarchy = "created_at"

@@ -23,6 +23,55 @@ VAR_DIR = Path(os.environ.get("SHOP_VAR_DIR", BASE_DIR / "var"))
 
 DEBUG = os.environ.get("DJANGO_DEBUG", "").lower() in {"1", "true", "yes", "on"}
 
+
+# --- Security ------------------------------------------------------------------------------
+# With DEBUG off the defaults are production-grade (`manage.py check --deploy` is clean): the site
+# is taken to be served over HTTPS. DJANGO_HTTPS=0 says it is not (`make run`'s runserver on
+# http://127.0.0.1): no redirect to https, no Secure-only cookies, no HSTS. Each setting can also be
+# set on its own from the environment variable of the same name prefixed with DJANGO_.
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be one of 1/true/yes/on or 0/false/no/off, not {value!r}")
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number of seconds, not {value!r}") from None
+
+
+SERVED_OVER_HTTPS = _env_flag("DJANGO_HTTPS", not DEBUG)
+SECURE_SSL_REDIRECT = _env_flag("DJANGO_SECURE_SSL_REDIRECT", SERVED_OVER_HTTPS)
+SESSION_COOKIE_SECURE = _env_flag("DJANGO_SESSION_COOKIE_SECURE", SERVED_OVER_HTTPS)
+CSRF_COOKIE_SECURE = _env_flag("DJANGO_CSRF_COOKIE_SECURE", SERVED_OVER_HTTPS)
+# A year, subdomains included, preload-ready; browsers honour the header only over HTTPS.
+SECURE_HSTS_SECONDS = _env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000 if SERVED_OVER_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_flag("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", SERVED_OVER_HTTPS)
+SECURE_HSTS_PRELOAD = _env_flag("DJANGO_SECURE_HSTS_PRELOAD", SERVED_OVER_HTTPS)
+# Behind a TLS-terminating proxy, trust its X-Forwarded-Proto (only if the proxy sets it, always).
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if _env_flag("DJANGO_SECURE_PROXY_SSL_HEADER", False) else None
+)
+# Origins allowed to POST to the admin from another scheme/host, e.g. https://shop.example.com.
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+# Error pages and error e-mails mask the password inside URL settings (CELERY_BROKER_URL).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "shop.error_reports.CredentialMaskingFilter"
+
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
     raise ImproperlyConfigured(

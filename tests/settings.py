@@ -5,6 +5,8 @@ from pathlib import Path
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-insecure-key")
 os.environ.setdefault("SHOP_RETRY_DELAY_SCALE", "0.01")
+# The test client and live servers speak plain HTTP: no redirect to https (shop/settings.py).
+os.environ.setdefault("DJANGO_HTTPS", "0")
 # One SQLite test database per test run, so concurrent runs never share (or delete) a file.
 os.environ.setdefault(
     "SHOP_TEST_SQLITE", str(Path(__file__).resolve().parents[1] / "var" / f"test-{os.getpid()}.sqlite3")

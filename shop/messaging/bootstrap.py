@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shop.messaging import chaos
 from shop.messaging.bus import CommandBus, EventBus
 from shop.messaging.outbound import DISPATCHERS, Outbound
 from shop.messaging.transport import CeleryTransport, Transport
@@ -31,6 +32,9 @@ def configure(transport: Transport | None = None, *, dispatch: str = "outbox") -
         from shop.celery import app
 
         transport = CeleryTransport(app)
+    # SHOP_CHAOS=duplicate-shuffle (fault tests, walkthrough): every message delivered twice,
+    # shuffled (shop/messaging/chaos.py). Read here so it reaches every process.
+    transport = chaos.wrap(transport)
     outbound: Outbound = DISPATCHERS[dispatch](transport)
     _bus = Bus(commands=CommandBus(outbound), events=EventBus(outbound), outbound=outbound)
     return _bus

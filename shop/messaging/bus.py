@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from shop.messaging import contracts
-from shop.messaging.envelope import Envelope, ReplyTo
+from shop.messaging.envelope import MAX_ENVELOPE_BYTES, Envelope, ReplyTo, wire_size
+from shop.messaging.errors import InvalidMessage
 from shop.messaging.names import Kind
 
 
@@ -29,20 +30,29 @@ def _envelope(
     # Validate on the way out: a sender's bug fails in the sender, not in every consumer.
     payload = contracts.parse(name, contract.version, data).model_dump(mode="json")
     if caused_by is not None:
-        return caused_by.caused(
+        envelope = caused_by.caused(
             kind=kind, type=name, version=contract.version, data=payload, producer=producer, reply_to=reply_to
         )
-    if not correlation_id:
+    elif not correlation_id:
         raise ValueError(f"{name}: a message needs a correlation_id or the message that caused it")
-    return Envelope(
-        kind=kind,
-        type=name,
-        version=contract.version,
-        correlation_id=correlation_id,
-        producer=producer,
-        reply_to=reply_to,
-        data=payload,
-    )
+    else:
+        envelope = Envelope(
+            kind=kind,
+            type=name,
+            version=contract.version,
+            correlation_id=correlation_id,
+            producer=producer,
+            reply_to=reply_to,
+            data=payload,
+        )
+    # Every consumer would dead-letter it: refuse it here, where the sender can still act.
+    size = wire_size(envelope.to_wire())
+    if size > MAX_ENVELOPE_BYTES:
+        raise InvalidMessage(
+            f"{name}: the envelope is {size} bytes, over the limit of {MAX_ENVELOPE_BYTES} bytes; "
+            "send an id the consumer can read the data by instead"
+        )
+    return envelope
 
 
 class CommandBus:

@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from pydantic import BaseModel
 
 from shop.messaging import contracts, faults, log
-from shop.messaging.envelope import Envelope
+from shop.messaging.envelope import MAX_ENVELOPE_BYTES, Envelope, oversized
 from shop.messaging.errors import CommandRejected, MessagingError
 from shop.messaging.names import Kind
 from shop.messaging.retry import RetryPolicy
@@ -32,7 +32,9 @@ from shop.models import DeadLetter, InboxEntry, MessageLog
 
 logger = logging.getLogger("shop.messaging")
 
-MAX_RAW = 64 * 1024
+#: Dead letters keep the raw body up to this many characters: every message small enough to be
+#: handled is kept whole, so it can be retried (``manage.py deadletters retry``).
+MAX_RAW = MAX_ENVELOPE_BYTES
 
 
 @dataclass
@@ -51,14 +53,23 @@ def dead_letter(
     *,
     envelope: Envelope | None = None,
     attempts: int = 1,
+    message_id: str = "",
+    message_type: str = "",
 ) -> Result:
+    """Keep the message and why this consumer gave up on it; the caller then acknowledges it.
+
+    ``message_id`` / ``message_type`` label a message that is not an envelope (a Celery task
+    message the worker refused, say) when they are known from elsewhere, such as its headers.
+    """
+    from shop.messaging import deadletters
+
     text = raw if isinstance(raw, str) else _dump(raw)
     with transaction.atomic():
-        DeadLetter.objects.create(
+        letter = DeadLetter.objects.create(
             consumer=consumer,
             source=source,
-            message_id=str(envelope.id) if envelope else _guess(raw, "id"),
-            message_type=envelope.type if envelope else _guess(raw, "type"),
+            message_id=(str(envelope.id) if envelope else message_id or _guess(raw, "id"))[:100],
+            message_type=(envelope.type if envelope else message_type or _guess(raw, "type"))[:100],
             reason=reason,
             attempts=attempts,
             raw=text[:MAX_RAW],
@@ -72,11 +83,16 @@ def dead_letter(
                 attempts=attempts,
                 error=reason,
             )
+        # On RabbitMQ, a copy also goes to the `dead-letters` exchange, once the row is committed.
+        transaction.on_commit(lambda: deadletters.mirror_to_broker(letter))
     logger.warning("dead-lettered on %s for %s: %s", source, consumer, reason)
     return Result(MessageLog.Status.DEAD_LETTERED, attempts, reason)
 
 
 def deliver_event(service: str, raw: object, *, queue: str) -> Result:
+    too_big = oversized(raw)
+    if too_big:
+        return dead_letter(service, queue, raw, too_big)
     try:
         envelope = Envelope.from_wire(raw)
         if envelope.kind is not Kind.EVENT:
@@ -112,6 +128,9 @@ CommandHandler = Callable[[Envelope, Any], dict[str, Any] | None]
 def deliver_command(
     service: str, name: str, raw: object, handler: CommandHandler, *, queue: str, policy: RetryPolicy
 ) -> Result:
+    too_big = oversized(raw)
+    if too_big:
+        return dead_letter(service, queue, raw, too_big)
     try:
         envelope = Envelope.from_wire(raw)
         if envelope.kind is not Kind.COMMAND or envelope.type != name:

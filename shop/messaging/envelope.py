@@ -6,6 +6,7 @@ idempotency and dead-lettering work the same for every message without reading i
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shop.messaging.errors import InvalidMessage
 from shop.messaging.names import Kind
+
+#: The largest envelope, as compact JSON, that may be sent or will be handled. A message is a
+#: notification, not a file transfer: bigger data travels by reference (an id to read it by).
+#: Consumers dead-letter anything bigger before parsing it; the buses refuse to send it.
+MAX_ENVELOPE_BYTES = 256 * 1024
 
 
 class ReplyTo(BaseModel):
@@ -86,3 +92,23 @@ def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"]) or "(root)"
     return f"{where}: {err['msg']}"
+
+
+def wire_size(raw: object) -> int:
+    """Size in bytes of a message as received: bytes as they are, anything else as compact JSON."""
+    if isinstance(raw, bytes | bytearray):
+        return len(raw)
+    if isinstance(raw, str):
+        return len(raw.encode("utf-8", "replace"))
+    try:
+        return len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8", "replace"))
+    except (TypeError, ValueError):
+        return len(repr(raw).encode("utf-8", "replace"))
+
+
+def oversized(raw: object) -> str | None:
+    """Why ``raw`` is too big to handle, or None if it is within the limit."""
+    size = wire_size(raw)
+    if size > MAX_ENVELOPE_BYTES:
+        return f"oversized: {size} bytes > limit of {MAX_ENVELOPE_BYTES} bytes"
+    return None

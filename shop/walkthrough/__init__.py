@@ -35,7 +35,7 @@ def broker_for(requested: str | None, configured: str) -> str:
             f"--broker is {display_url(requested)}, but this process was configured with "
             f"CELERY_BROKER_URL={display_url(configured)} (settings are read at startup).\n"
             f"Export it first, the same as for the workers of `make run`:\n"
-            f"  export CELERY_BROKER_URL='{requested}'\n"
+            f"  export CELERY_BROKER_URL='{display_url(requested)}'  # with your real password\n"
             f'  python manage.py walkthrough --broker "$CELERY_BROKER_URL"'
         )
     return requested

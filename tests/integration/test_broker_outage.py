@@ -58,7 +58,7 @@ def queued(url: str, queue_name: str) -> int:
     if url.startswith("redis"):
         return int(redis_py.Redis.from_url(url).llen(queue_name))
     with Connection(url) as conn, conn.channel() as channel:
-        return int(channel.queue_declare(queue=queue_name, passive=True).message_count)
+        return int(channel.queue_declare(queue=queue_name, passive=True).message_count)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("mode", ["command", "event"])
