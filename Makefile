@@ -25,6 +25,8 @@ PYTEST_ARGS ?=
 
 # The SQLite test database lives in var/, apart from the development database (var/shop.sqlite3).
 export SHOP_TEST_SQLITE ?= $(CURDIR)/var/test.sqlite3
+# The PostgreSQL test database (created and dropped by pytest-django).
+export SHOP_TEST_DB_NAME ?= test_shop_flows
 
 .PHONY: help install lint test pytest demo run migrate clean
 

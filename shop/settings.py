@@ -144,6 +144,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("SHOP_TEST_SQLITE", str(VAR_DIR / "test.sqlite3"))}
+elif os.environ.get("SHOP_TEST_DB_NAME"):
+    # The test database's name on a server, so a test run never collides with another
+    # checkout's `test_<name>` on the same PostgreSQL.
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["SHOP_TEST_DB_NAME"]}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

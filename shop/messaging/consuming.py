@@ -63,13 +63,14 @@ def dead_letter(
     """
     from shop.messaging import deadletters
 
-    text = raw if isinstance(raw, str) else _dump(raw)
+    text = storable(raw if isinstance(raw, str) else _dump(raw))
+    reason = storable(reason)
     with transaction.atomic():
         letter = DeadLetter.objects.create(
             consumer=consumer,
             source=source,
-            message_id=(str(envelope.id) if envelope else message_id or _guess(raw, "id"))[:100],
-            message_type=(envelope.type if envelope else message_type or _guess(raw, "type"))[:100],
+            message_id=storable(str(envelope.id) if envelope else message_id or _guess(raw, "id"))[:100],
+            message_type=storable(envelope.type if envelope else message_type or _guess(raw, "type"))[:100],
             reason=reason,
             attempts=attempts,
             raw=text[:MAX_RAW],
@@ -244,9 +245,15 @@ def _reply(
     )
 
 
+def storable(text: str) -> str:
+    """``text`` with NUL characters escaped: PostgreSQL text columns cannot hold them, and a
+    dead letter that cannot be written would stop the consumer (a pickle body has NULs)."""
+    return text.replace("\x00", "\\x00")
+
+
 def _dump(raw: object) -> str:
     if isinstance(raw, bytes | bytearray):
-        return raw.decode("utf-8", "replace")
+        return raw.decode("utf-8", "backslashreplace")  # bytes that are not UTF-8 show as \xNN
     try:
         return json.dumps(raw, default=str)
     except (TypeError, ValueError):

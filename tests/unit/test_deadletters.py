@@ -25,7 +25,7 @@ from catalog.models import Customer, Product
 from inventory import tasks as inventory_tasks
 from inventory.models import Reservation
 from shop.messaging import bootstrap, deadletters, faults
-from shop.messaging.consuming import deliver_command, deliver_event
+from shop.messaging.consuming import dead_letter, deliver_command, deliver_event
 from shop.messaging.envelope import MAX_ENVELOPE_BYTES, Envelope
 from shop.messaging.errors import InvalidMessage
 from shop.messaging.names import Kind
@@ -255,6 +255,14 @@ def test_staff_without_the_change_permission_cannot_retry(catalog: None) -> None
     page = response.content.decode()
     assert "analytics.events" in page  # the viewer sees the letter...
     assert "Retry selected dead letters" not in page  # ...but cannot send it anywhere
+
+
+def test_a_binary_body_is_kept_with_its_nul_bytes_escaped(catalog: None) -> None:
+    """PostgreSQL text cannot hold NUL; a dead letter that cannot be written would stop the consumer."""
+    body = b"\x80\x04\x95\x00pickle"
+    dead_letter("inventory", "inventory.events", body, "undecodable (application/x-python-serialize)")
+    # Bytes that are not UTF-8, and NUL, are kept as \xNN escapes; the rest as it came.
+    assert DeadLetter.objects.get().raw == "\\x80\x04\\x95\\x00pickle"
 
 
 # --- size limits ---------------------------------------------------------------------------------
