@@ -124,5 +124,14 @@ def on_undecodable(service: str, queue: str, message: Message, exc: Exception) -
     from shop.messaging.consuming import dead_letter
 
     close_old_connections()
-    dead_letter(service, queue, message.body, f"undecodable ({message.content_type}): {exc}")
+    try:
+        dead_letter(service, queue, message.body, f"undecodable ({message.content_type}): {exc}")
+    except Exception:
+        # The dead-letter store itself failed (database down?): keep the worker and the message.
+        logger.exception("%s could not dead-letter a message from %s; requeueing", service, queue)
+        time.sleep(1)
+        message.requeue()
+        return
+    finally:
+        close_old_connections()
     message.ack()
