@@ -22,13 +22,15 @@ PG_TEST_URL ?= postgres://postgres@$(PG_HOST):$(PG_PORT)/test
 
 # Extra arguments for every pytest run, e.g. `make test PYTEST_ARGS="-k outbox -x"`.
 PYTEST_ARGS ?=
+# Extra arguments for `make bench`, e.g. `make bench BENCH_ARGS="--brokers amqp --only producer"`.
+BENCH_ARGS ?=
 
 # The SQLite test database lives in var/, apart from the development database (var/shop.sqlite3).
 export SHOP_TEST_SQLITE ?= $(CURDIR)/var/test.sqlite3
 # The PostgreSQL test database (created and dropped by pytest-django).
 export SHOP_TEST_DB_NAME ?= test_shop_flows
 
-.PHONY: help install lint test pytest demo run migrate clean
+.PHONY: help install lint test pytest demo run bench migrate clean
 
 # help: list the targets.
 help:
@@ -39,6 +41,7 @@ help:
 	make pytest    only the pytest tiers, without lint
 	make demo      migrate SQLite, seed the catalog and run the walkthrough (no servers needed)
 	make run       web server on 127.0.0.1:$(PORT) plus the workers (Procfile, via honcho)
+	make bench     the benchmarks on Redis and RabbitMQ with real workers: BENCHMARKS.md and plots
 	make migrate   apply migrations to the configured database
 	make clean     remove the SQLite files in var/ and the tool caches (keeps $(VENV))
 	EOF
@@ -49,11 +52,11 @@ $(PY):
 
 # (Re)install only when pyproject.toml is newer than the stamp.
 $(STAMP): pyproject.toml | $(PY)
-	@echo "==> pip install -e '.[dev]'"
-	$(PY) -m pip install --disable-pip-version-check --quiet -e '.[dev]'
+	@echo "==> pip install -e '.[dev,bench]'"
+	$(PY) -m pip install --disable-pip-version-check --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
-# install: the virtualenv plus the project and its dev extras.
+# install: the virtualenv plus the project and its dev and bench extras.
 install: $(STAMP)
 
 # lint: run all three checkers, then fail if any of them failed.
@@ -92,7 +95,8 @@ pytest: install
 	if tier SQLite env -u DATABASE_URL $(PY) -m pytest -m "not faults" $(PYTEST_ARGS); then summary+=("SQLite: passed")
 	else summary+=("SQLite: FAILED"); failed=1; fi
 	if $(PY) -c "import psycopg; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; then
-	  if tier PostgreSQL env DATABASE_URL='$(PG_TEST_URL)' $(PY) -m pytest -m "not faults" $(PYTEST_ARGS); then
+	  # The browser tests already ran on SQLite; they drive pages, not the database engine.
+	  if tier PostgreSQL env DATABASE_URL='$(PG_TEST_URL)' $(PY) -m pytest -m "not faults and not browser" $(PYTEST_ARGS); then
 	    summary+=("PostgreSQL: passed")
 	  else summary+=("PostgreSQL: FAILED"); failed=1; fi
 	  # The fault tier (pytest -m faults): real processes, brokers stopped and restarted; several
@@ -123,6 +127,14 @@ demo: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_catalog
 	$(PY) manage.py walkthrough
+
+# bench: every measurement in bench/ (docs/benchmarks.md), as ratios against baselines measured
+# in the same run. Needs PostgreSQL, Redis and RabbitMQ up; do not run it while a test suite runs
+# (the fault tier takes the broker lock one run at a time, so the two would interleave).
+# Writes bench/results/latest.json, BENCHMARKS.md and the plots.
+# `python -m bench --quick --json FILE` is the reduced version (under a minute).
+bench: install
+	@$(PY) -m bench $(BENCH_ARGS)
 
 # run: the real thing, web + one worker per service (Procfile), against the
 # exported CELERY_BROKER_URL and DATABASE_URL. It never invents a secret key.

@@ -5,7 +5,10 @@ tell or inform the other services; an edit here would send nothing. So the admin
 and never writes them.
 
 The message log has no foreign key to orders: every message an order caused carries the
-order's id as its ``correlation_id``, in both modes, and that is what the table below joins on.
+order's id as its ``correlation_id``, in both modes. The order page shows those messages as a
+timeline (shop/admin_timeline.py, drawn by admin/orders/order/timeline.html): each command or
+event, who sent it through which queue or exchange, and every service that handled it, with its
+status, attempts and duration.
 
 Event mode keeps the order's history too: its stream in the event store, keyed by the order's id
 (``stream_id``). The order page lists the stream, and for each version links to the state at that
@@ -37,14 +40,10 @@ from orders import lifecycle
 from orders.models import FailedCommand, FlowMode, IdempotencyKey, Order, OrderLine
 from orders.services import row_state
 from shop.admin import ReadOnlyModelAdmin, truncated
+from shop.admin_timeline import order_timeline
 from shop.eventstore import store
 from shop.eventstore.store import StoredEvent
 from shop.messaging.errors import MessagingError
-from shop.models import MessageLog
-
-#: Rows shown on the order page; the changelist link shows all of them.
-MESSAGE_ROWS_SHOWN = 200
-
 
 _Child = TypeVar("_Child", bound=Model)
 
@@ -83,61 +82,6 @@ def _when(moment: datetime) -> str:
     local = timezone.localtime(moment) if timezone.is_aware(moment) else moment
     # Django's date format has no milliseconds ("v" is printed as is), so add them here.
     return f"{date_format(local, 'Y-m-d H:i:s')}.{local.microsecond // 1000:03d}"
-
-
-def _outcome(outcome: object) -> str:
-    if not outcome:
-        return ""
-    return truncated(json.dumps(outcome, sort_keys=True, ensure_ascii=False, default=str), 200)
-
-
-def message_table(correlation_id: str) -> SafeString:
-    """An HTML table of the MessageLog rows for one correlation id. Every value is escaped."""
-    rows = MessageLog.objects.filter(correlation_id=correlation_id).order_by("created_at", "id")
-    total = rows.count()
-    see_all = format_html(
-        '<p><a href="{}">{} message log row{} for this order in the message log</a></p>',
-        message_log_url(correlation_id),
-        total,
-        "" if total == 1 else "s",
-    )
-    if not total:
-        return format_html("{}<p>No messages recorded for this order.</p>", see_all)
-    body = format_html_join(
-        "\n",
-        '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
-        '<td>{}</td><td>{}</td><td title="{}">{}</td><td>{}</td></tr>',
-        (
-            (
-                reverse("admin:shop_messagelog_change", args=[row.pk]),
-                _when(row.created_at),
-                row.kind,
-                row.name,
-                row.service,
-                row.route,
-                row.get_status_display(),
-                row.attempts,
-                "" if row.duration_ms is None else f"{row.duration_ms:.1f}",
-                row.error,
-                truncated(row.error, 120),
-                _outcome(row.outcome),
-            )
-            for row in rows[:MESSAGE_ROWS_SHOWN]
-        ),
-    )
-    more = (
-        format_html("<p>Showing the first {} of {}.</p>", MESSAGE_ROWS_SHOWN, total)
-        if total > MESSAGE_ROWS_SHOWN
-        else ""
-    )
-    return format_html(
-        '{}<table class="order-messages"><thead><tr><th>time</th><th>kind</th><th>name</th><th>service</th>'
-        "<th>route</th><th>status</th><th>attempts</th><th>duration (ms)</th><th>error</th><th>outcome</th>"
-        "</tr></thead><tbody>{}</tbody></table>{}",
-        see_all,
-        body,
-        more,
-    )
 
 
 COMMAND_MODE_HISTORY = "command mode: no history is kept; the row is overwritten in place."
@@ -226,26 +170,37 @@ class OrderAdmin(ReadOnlyModelAdmin[Order]):
     list_select_related = ["customer"]
     search_fields = ["id", "customer__name", "customer__email"]
     date_hierarchy = "placed_at"
-    readonly_fields = ["id", "placed_at", "updated_at", "messages_caused", "event_stream"]
+    readonly_fields = ["id", "placed_at", "updated_at", "event_stream"]
     fieldsets = [
         (None, {"fields": ["id", "customer", "mode", "status", "total", "placed_at", "updated_at"]}),
         ("Outcome", {"fields": ["reserved_at", "risk_score", "hold_reason", "cancel_reason"]}),
-        ("Message log", {"fields": ["messages_caused"]}),
         ("History (event store)", {"fields": ["event_stream"]}),
     ]
     inlines = [OrderLineInline, FailedCommandInline]
+    change_form_template = "admin/orders/order/change_form.html"
 
     @admin.display(description="id", ordering="id")
     def short_id(self, obj: Order) -> str:
         return str(obj.id)[:8]
 
-    @admin.display(description="Messages this order caused")
-    def messages_caused(self, obj: Order) -> SafeString:
-        return message_table(str(obj.id))
-
     @admin.display(description="Event stream")
     def event_stream(self, obj: Order) -> SafeString:
         return event_table(obj)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Order | None = None,
+    ) -> HttpResponse:
+        """Adds the order's timeline, which the change form template draws after the fields."""
+        if obj is not None:
+            context["timeline"] = order_timeline(str(obj.id), start=obj.placed_at)
+            context["message_log_url"] = message_log_url(str(obj.id))
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_urls(self) -> list[URLPattern]:
         # Before the defaults: their "<path:object_id>/" catch-all would match first.
@@ -321,3 +276,7 @@ class IdempotencyKeyAdmin(ReadOnlyModelAdmin[IdempotencyKey]):
     list_display = ["created_at", "key", "order"]
     list_select_related = ["order"]
     search_fields = ["key", "order__id"]
+
+
+# Sagas have their own admin module (command mode only).
+from orders import saga_admin  # noqa: E402, F401

@@ -74,6 +74,7 @@ def create_order(
             items=[LineRequest(product_id=item.product_id, quantity=item.quantity) for item in payload.items],
             mode=payload.mode.value if payload.mode else None,
             idempotency_key=idempotency_key,
+            payment_token=payload.payment_token,
         )
     except IdempotencyKeyReused as exc:
         # Named where it came from, as ninja names a header it refuses: ["header", "Idempotency-Key"].

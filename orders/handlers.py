@@ -8,21 +8,31 @@ from __future__ import annotations
 
 from orders import services
 from shop.contracts.fraud import OrderFlagged
-from shop.contracts.inventory import StockReservationFailed, StockReserved
+from shop.contracts.inventory import StockReservationFailed
+from shop.contracts.payments import PaymentAuthorized, PaymentDeclined
 from shop.messaging.envelope import Envelope
 from shop.messaging.subscriptions import Subscriber
 
 orders = Subscriber("orders")
 
 
-@orders.on("inventory.reserved")
-def confirm_when_reserved(envelope: Envelope, event: StockReserved) -> str:
+@orders.on("payment.authorized")
+def confirm_when_paid(envelope: Envelope, event: PaymentAuthorized) -> str:
+    """The last step of the choreographed saga: stock is reserved (payments only authorizes
+    after ``inventory.reserved``) and the money is held."""
     order = services.confirm_order(event.order_id, cause=envelope)
     return f"order {order.status}"
 
 
 @orders.on("inventory.reservation_failed")
 def reject_when_unavailable(envelope: Envelope, event: StockReservationFailed) -> str:
+    services.reject_order(event.order_id, reason=event.reason, cause=envelope)
+    return f"order cancelled: {event.reason}"
+
+
+@orders.on("payment.declined")
+def reject_when_declined(envelope: Envelope, event: PaymentDeclined) -> str:
+    # Orders only states the cancellation; inventory releases on it by itself.
     services.reject_order(event.order_id, reason=event.reason, cause=envelope)
     return f"order cancelled: {event.reason}"
 

@@ -36,6 +36,12 @@ class Order(models.Model):
     carrier = models.CharField(max_length=30, blank=True, default="")
     tracking = models.CharField(max_length=60, blank=True, default="")
     shipped_at = models.DateTimeField(null=True, blank=True)
+    payment_token = models.CharField(
+        max_length=64, default="tok_4242", help_text="The card token payment authorizes (a token, never card data)."
+    )
+    confirm_by = models.DateTimeField(
+        null=True, blank=True, help_text="The saga's deadline: unconfirmed by then, orders gives up and compensates."
+    )
     version = models.PositiveIntegerField(
         default=0, help_text="Event mode: the version of the order's stream in the event store."
     )
@@ -104,3 +110,39 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"idempotency key {self.key[:40]} -> {self.order_id}"
+
+
+class Saga(models.Model):
+    """Command mode's orchestrator state: one row per order, advanced by each command's reply.
+
+    The plan (which steps, in which order, and what undoes each) is the table
+    ``orders.saga.FULFILMENT``; this row only records where an order is in it. It lives in the
+    database, not in a worker's memory, so a saga survives any worker restart: whichever worker
+    handles the next reply loads it, advances it and saves it in the same transaction as the
+    inbox entry for that reply. Event mode has no such row: nobody holds that flow, and the
+    admin reconstructs it from the messages' correlation id.
+    """
+
+    class State(models.TextChoices):
+        RUNNING = "running", "running"
+        COMPLETED = "completed", "completed"
+        COMPENSATED = "compensated", "compensated (failed, undone)"
+        CANCELLED = "cancelled", "cancelled by the customer"
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="saga", primary_key=True)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.RUNNING, db_index=True)
+    current_step = models.CharField(max_length=40, blank=True, default="")
+    steps_done = models.JSONField(default=list, help_text="Steps that succeeded, in order.")
+    compensating = models.BooleanField(default=False)
+    compensations = models.JSONField(default=list, help_text="Compensations sent, in the order they were sent.")
+    failure = models.TextField(blank=True, default="")
+    deadline = models.DateTimeField()
+    history = models.JSONField(default=list, help_text="[{at, step, outcome, detail}], oldest first.")
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"saga for {str(self.order_id)[:8]} ({self.state}, step {self.current_step or '-'})"

@@ -23,11 +23,13 @@ from django.utils import timezone
 
 from catalog.models import Customer
 from catalog.selectors import products_by_id
-from orders import lifecycle
+from orders import deadlines, lifecycle, saga
 from orders.errors import InvalidTransition, OrderError, OrderNotFound
 from orders.flows import flow_for
 from orders.flows.payloads import order_ref, priced_lines
 from orders.models import FailedCommand, FlowMode, IdempotencyKey, Order, OrderLine
+from shop.contracts.orders import DEFAULT_PAYMENT_TOKEN
+from shop.contracts.replies import CommandOutcome
 from shop.messaging.envelope import Envelope
 
 MAX_QUANTITY = 1000
@@ -66,6 +68,7 @@ def place_order(
     items: Sequence[LineRequest],
     mode: str | None = None,
     idempotency_key: str | None = None,
+    payment_token: str | None = None,
 ) -> Order:
     """Place an order. With ``idempotency_key``, a repeat of the same request returns the first order.
 
@@ -75,13 +78,19 @@ def place_order(
     ``IdempotencyKeyReused``.
     """
     if idempotency_key is None:
-        return _place_order(customer_id=customer_id, items=items, mode=mode)
-    fingerprint = request_fingerprint(customer_id=customer_id, items=items, mode=mode)
+        return _place_order(customer_id=customer_id, items=items, mode=mode, payment_token=payment_token)
+    fingerprint = request_fingerprint(customer_id=customer_id, items=items, mode=mode, payment_token=payment_token)
     earlier = _order_for_key(idempotency_key, fingerprint)
     if earlier is not None:
         return earlier
     try:
-        return _place_order(customer_id=customer_id, items=items, mode=mode, key=(idempotency_key, fingerprint))
+        return _place_order(
+            customer_id=customer_id,
+            items=items,
+            mode=mode,
+            payment_token=payment_token,
+            key=(idempotency_key, fingerprint),
+        )
     except _KeyTaken as taken:
         # The unique constraint made us wait for the winner's commit; its key is there now.
         earlier = _order_for_key(idempotency_key, fingerprint)
@@ -90,16 +99,21 @@ def place_order(
         return earlier
 
 
-def request_fingerprint(*, customer_id: int, items: Sequence[LineRequest], mode: str | None) -> str:
+def request_fingerprint(
+    *, customer_id: int, items: Sequence[LineRequest], mode: str | None, payment_token: str | None = None
+) -> str:
     """sha256 of the request's canonical JSON: the validated body, keys sorted, no whitespace.
 
     Built from what the service acts on, so ``{"mode": null}`` and an omitted mode are one request.
+    The payment token joins the body only when given, so keys stored before it existed still match.
     """
-    body = {
+    body: dict[str, Any] = {
         "user_id": customer_id,
         "items": [{"product_id": item.product_id, "quantity": item.quantity} for item in items],
         "mode": mode,
     }
+    if payment_token is not None:
+        body["payment_token"] = payment_token
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -114,7 +128,12 @@ def _order_for_key(key: str, fingerprint: str) -> Order | None:
 
 
 def _place_order(
-    *, customer_id: int, items: Sequence[LineRequest], mode: str | None, key: tuple[str, str] | None = None
+    *,
+    customer_id: int,
+    items: Sequence[LineRequest],
+    mode: str | None,
+    payment_token: str | None = None,
+    key: tuple[str, str] | None = None,
 ) -> Order:
     mode = mode or settings.SHOP_FLOW_MODE
     if mode not in FlowMode.values:
@@ -132,6 +151,7 @@ def _place_order(
         order = Order.objects.create(
             customer=customer,
             mode=mode,
+            payment_token=payment_token or DEFAULT_PAYMENT_TOKEN,
             total=sum((products[pid].price * qty for pid, qty in lines.items()), Decimal("0")),
         )
         if key is not None:
@@ -159,8 +179,10 @@ def _place_order(
             "amount": str(order.total),
             "currency": CURRENCY,
             "placed_at": order.placed_at.isoformat(),
+            "payment_token": order.payment_token,
         }
         _apply(order, "order.placed", data)
+        deadlines.arm(order)
         flow_for(order.mode).placed(order, data=data)
     return order
 
@@ -173,38 +195,86 @@ def cancel_order(order_id: uuid.UUID, *, reason: str = "cancelled by the custome
         lifecycle.check("cancel", order.status)
         data = _cancellation(order, reason)
         _apply(order, "order.cancelled", data)
+        deadlines.disarm(order)
         flow_for(order.mode).cancelled(order, data=data, cause=None)
     return order
 
 
 def confirm_order(order_id: uuid.UUID, *, cause: Envelope) -> Order:
-    """Stock is reserved. A held or paid order keeps its status, but is confirmed all the same."""
+    """Stock is reserved and payment authorized. A held or paid order keeps its status, but is
+    confirmed all the same."""
     with transaction.atomic():
         order = _locked(order_id)
-        if order.reserved_at is not None or order.status == Order.Status.CANCELLED:
-            return order  # already confirmed, or cancelled meanwhile (the cancel released it)
-        data = {
-            **order_ref(order),
-            "user_id": order.customer_id,
-            "items": priced_lines(order),
-            "total": str(order.total),
-            "confirmed_at": timezone.now().isoformat(),
-        }
-        _apply(order, "order.confirmed", data)
-        flow_for(order.mode).confirmed(order, data=data, cause=cause)
+        _confirm(order, cause)
     return order
 
 
 def reject_order(order_id: uuid.UUID, *, reason: str, cause: Envelope) -> Order:
-    """Inventory could not reserve the stock: the order is cancelled and the customer told."""
+    """A step of the fulfilment failed (no stock, payment declined): the order is cancelled,
+    what took effect is undone, and the customer told."""
     with transaction.atomic():
         order = _locked(order_id)
-        if order.status == Order.Status.CANCELLED:
-            return order
-        data = _cancellation(order, reason)
-        _apply(order, "order.cancelled", data)
-        flow_for(order.mode).rejected(order, data=data, cause=cause)
+        _reject(order, reason, cause)
     return order
+
+
+def expire_order(order_id: uuid.UUID, *, cause: Envelope) -> Order:
+    """The deadline fired (orders/deadlines.py). An order settled in time is left alone; one
+    still waiting is cancelled, and every step that did or may still take effect is undone."""
+    with transaction.atomic():
+        order = _locked(order_id)
+        if order.reserved_at is None and order.status != Order.Status.CANCELLED:
+            _expire(order, cause)
+    return order
+
+
+def advance_saga(order_id: uuid.UUID, outcome: CommandOutcome, *, cause: Envelope) -> str:
+    """Command mode: one step's reply reached the orchestrator (orders/saga.py)."""
+    from orders.flows.commanding import FULFILMENT
+
+    with transaction.atomic():
+        order = _locked(order_id)
+        after, detail = saga.advance(order, outcome, FULFILMENT, cause=cause)
+        if after is saga.Next.FAILED:
+            _reject(order, detail, cause)
+        elif after is saga.Next.CONFIRM:
+            _confirm(order, cause)
+    return detail
+
+
+def _confirm(order: Order, cause: Envelope) -> None:
+    if order.reserved_at is not None or order.status == Order.Status.CANCELLED:
+        return  # already confirmed, or cancelled meanwhile (the cancel undid the steps)
+    if deadlines.passed(order):
+        # The last answer came after the deadline. The timer may simply not have been handled
+        # yet (a busy worker, a relay that was down): the deadline is the rule, not the timer.
+        _expire(order, cause)
+        return
+    data = {
+        **order_ref(order),
+        "user_id": order.customer_id,
+        "items": priced_lines(order),
+        "total": str(order.total),
+        "confirmed_at": timezone.now().isoformat(),
+    }
+    _apply(order, "order.confirmed", data)
+    deadlines.disarm(order)
+    flow_for(order.mode).confirmed(order, data=data, cause=cause)
+
+
+def _expire(order: Order, cause: Envelope) -> None:
+    data = _cancellation(order, deadlines.reason(order))
+    _apply(order, "order.cancelled", data)
+    flow_for(order.mode).timed_out(order, data=data, cause=cause)
+
+
+def _reject(order: Order, reason: str, cause: Envelope) -> None:
+    if order.status == Order.Status.CANCELLED:
+        return
+    data = _cancellation(order, reason)
+    _apply(order, "order.cancelled", data)
+    deadlines.disarm(order)
+    flow_for(order.mode).rejected(order, data=data, cause=cause)
 
 
 def hold_order(

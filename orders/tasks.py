@@ -1,6 +1,6 @@
-"""Command mode: the replies orders asked for when it sent its commands.
+"""Command mode: the replies orders asked for when it sent its commands, and its own timers.
 
-Each task is thin: it reads the order id from the outcome and calls one service.
+Each task is thin: it reads the order id and calls one service.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 
 from orders import services
+from shop.contracts.orders import EnforceDeadline
 from shop.contracts.replies import CommandOutcome
 from shop.messaging.envelope import Envelope
 from shop.messaging.worker import command_handler
@@ -17,17 +18,15 @@ def _order_id(outcome: CommandOutcome) -> uuid.UUID:
     return uuid.UUID(str(outcome.request["order_id"]))
 
 
-@command_handler("orders.confirm", service="orders")
-def confirm(envelope: Envelope, outcome: CommandOutcome) -> dict[str, str]:
-    order = services.confirm_order(_order_id(outcome), cause=envelope)
-    return {"order": order.status}
+@command_handler("orders.advance_saga", service="orders")
+def advance_saga(envelope: Envelope, outcome: CommandOutcome) -> dict[str, str]:
+    return {"saga": services.advance_saga(_order_id(outcome), outcome, cause=envelope)}
 
 
-@command_handler("orders.reject", service="orders")
-def reject(envelope: Envelope, outcome: CommandOutcome) -> dict[str, str]:
-    order = services.reject_order(
-        _order_id(outcome), reason=outcome.error or "stock could not be reserved", cause=envelope
-    )
+@command_handler("orders.enforce_deadline", service="orders")
+def enforce_deadline(envelope: Envelope, command: EnforceDeadline) -> dict[str, str]:
+    """Both modes: the timer orders set for itself when the order was placed."""
+    order = services.expire_order(command.order_id, cause=envelope)
     return {"order": order.status}
 
 

@@ -5,6 +5,9 @@ The log, the inbox, the dead letters and the stored events are records the code 
 admin only shows them (stored events could not be changed anyway: the model and the database
 refuse it). Injected faults are the one thing learners edit here: arm one, watch who notices,
 remove it.
+
+The admin index opens with the two modes compared from this database (shop/admin_summary.py,
+drawn by admin/shop/index.html), so a newcomer sees the lesson before the lists of tables.
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ from shop.messaging.errors import MessagingError
 from shop.models import DeadLetter, EventRecord, InboxEntry, InjectedFault, MessageLog, OutboxMessage
 
 _M = TypeVar("_M", bound=Model)
+
+# The index is Django's own view; its template adds the comparison above the list of apps.
+admin.site.index_template = "admin/shop/index.html"
+admin.site.site_header = "Commands vs events: the shop's admin"
+admin.site.index_title = "Both modes, side by side"
 
 
 class ReadOnlyModelAdmin(ModelAdmin[_M]):
@@ -76,7 +84,7 @@ class DeadLetterAdmin(ReadOnlyModelAdmin[DeadLetter]):
     """Read-only rows, and one action: send the selected letters back to their own consumer."""
 
     list_display = ["consumer", "source", "message_type", "short_reason", "attempts", "created_at", "retried_at"]
-    list_filter = ["consumer", "source"]
+    list_filter = ["consumer", "source", ("retried_at", admin.EmptyFieldListFilter)]
     search_fields = ["message_id", "message_type", "reason"]
     actions = ["retry_selected"]
 

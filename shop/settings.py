@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "catalog",
     "orders",
     "inventory",
+    "payments",
     "analytics",
     "notifications",
     "readmodel",
@@ -132,7 +133,11 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{VAR_DIR / 'shop.sqlite3'}",
-        conn_max_age=int(os.environ.get("DJANGO_CONN_MAX_AGE", "0")),
+        # A worker handles one message after another; without a persistent connection each one
+        # paid for a new PostgreSQL backend (a process fork on the server). The benchmarks
+        # measured it (docs/benchmarks.md). The health check drops a connection the server closed.
+        conn_max_age=int(os.environ.get("DJANGO_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -171,6 +176,14 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "shop@example.com")
 SHOP_FLOW_MODE = flow_mode_from_env(os.environ.get("SHOP_FLOW_MODE"))
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
 globals().update(celery_settings_for(CELERY_BROKER_URL))
+
+# --- The fulfilment saga (docs/sagas.md) ---------------------------------------------------
+#: Seconds an order may stay unconfirmed before orders gives up on it and compensates.
+SHOP_SAGA_TIMEOUT = float(os.environ.get("SHOP_SAGA_TIMEOUT", "120"))
+#: Seconds the payment service takes to answer any authorization, and the extra a "slow
+#: issuer" takes (a card token ending in 0003): how the tests make a step miss its deadline.
+SHOP_PAYMENT_LATENCY = float(os.environ.get("SHOP_PAYMENT_LATENCY", "0"))
+SHOP_PAYMENT_SLOW_SECONDS = float(os.environ.get("SHOP_PAYMENT_SLOW_SECONDS", "30"))
 
 LOGGING = {
     "version": 1,

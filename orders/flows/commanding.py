@@ -4,40 +4,66 @@ Every consumer is named in this file, with the queue its command goes to
 (CELERY_TASK_ROUTES), and every failure it must hear about. Adding a consumer means editing
 this file: that is the coupling the lesson describes, kept in plain sight on purpose.
 
-How the producer learns that a command failed: each command carries a return address
-(``on_failure=...``). After the consumer's retries run out, the messaging core sends the
-outcome back to orders as that command (shop/messaging/consuming.py). A failed reservation
-comes back as ``orders.reject``, which cancels the order, so no confirmation email goes out.
+The fulfilment is a saga orchestrated from here: ``FULFILMENT`` is the whole plan, in order,
+with the command that undoes each step; orders/saga.py walks it. Each command carries a return
+address (``orders.advance_saga``): the outcome comes back to orders, which sends the next step
+or, on a failure, the undo of every step that took effect. Adding a step is one row here.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from orders import saga
 from orders.flows.payloads import order_ref, priced_lines, stock_lines
-from orders.models import Order
+from orders.models import Order, Saga
 from shop.messaging.bootstrap import bus
 from shop.messaging.envelope import Envelope
 
 PRODUCER = "orders"
 
 
-def placed(order: Order, *, data: dict[str, Any]) -> None:
-    commands = bus().commands
-    correlation = str(order.id)
-    commands.send(  # -> queue inventory.reserve
+def _reserve(order: Order) -> dict[str, Any]:
+    return {**order_ref(order), "items": stock_lines(order)}
+
+
+def _authorize(order: Order) -> dict[str, Any]:
+    return {**order_ref(order), "amount": str(order.total), "currency": "EUR", "token": order.payment_token}
+
+
+#: The fulfilment plan: remote steps in order, each with its undo. Confirming the order and
+#: sending the confirmation follow the last one, in orders itself (``confirmed`` below).
+FULFILMENT = (
+    saga.Step(  # -> queue inventory.reserve
+        "reserve_stock",
         "inventory.reserve",
-        {**order_ref(order), "items": stock_lines(order)},
-        producer=PRODUCER,
-        correlation_id=correlation,
-        on_success="orders.confirm",
-        on_failure="orders.reject",
-    )
+        _reserve,
+        undo="inventory.release",
+        on_success="orders.advance_saga",
+        on_failure="orders.advance_saga",
+        undo_on_failure="orders.note_failure",
+    ),
+    saga.Step(  # -> queue payment.authorize
+        "authorize_payment",
+        "payment.authorize",
+        _authorize,
+        undo="payment.void",
+        on_success="orders.advance_saga",
+        on_failure="orders.advance_saga",
+        undo_on_failure="orders.note_failure",
+    ),
+)
+LOCAL_STEPS = ("confirm_order", "send_confirmation")
+
+
+def placed(order: Order, *, data: dict[str, Any]) -> None:
+    saga.start(order, FULFILMENT)
+    commands = bus().commands
     commands.send(  # -> queue fraud.check
         "fraud.check",
         {**order_ref(order), "user_id": order.customer_id, "items": priced_lines(order), "total": str(order.total)},
         producer=PRODUCER,
-        correlation_id=correlation,
+        correlation_id=str(order.id),
         on_success="orders.review_risk",
         on_failure="orders.note_failure",
     )
@@ -63,23 +89,25 @@ def confirmed(order: Order, *, data: dict[str, Any], cause: Envelope) -> None:
         caused_by=cause,
         on_failure="orders.note_failure",
     )
+    saga.complete(order, LOCAL_STEPS)
 
 
 def cancelled(order: Order, *, data: dict[str, Any], cause: Envelope | None) -> None:
-    commands = bus().commands
-    commands.send(  # -> queue inventory.release
-        "inventory.release",
-        order_ref(order),
-        producer=PRODUCER,
-        correlation_id=str(order.id),
-        caused_by=cause,
-        on_failure="orders.note_failure",
+    saga.compensate(
+        order, FULFILMENT, reason=order.cancel_reason, cause=cause, in_flight=True, final=Saga.State.CANCELLED
     )
     _send_cancellation_email(order, cause)
 
 
 def rejected(order: Order, *, data: dict[str, Any], cause: Envelope) -> None:
-    # Nothing was reserved (a reservation is all or nothing), so only the customer is told.
+    # The failed step did nothing (each is all or nothing): undo the ones before it.
+    saga.compensate(order, FULFILMENT, reason=order.cancel_reason, cause=cause, in_flight=False)
+    _send_cancellation_email(order, cause)
+
+
+def timed_out(order: Order, *, data: dict[str, Any], cause: Envelope) -> None:
+    # The step it waited on may still take effect: undo it too.
+    saga.compensate(order, FULFILMENT, reason=order.cancel_reason, cause=cause, in_flight=True)
     _send_cancellation_email(order, cause)
 
 

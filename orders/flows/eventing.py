@@ -1,8 +1,11 @@
 """Event mode: the order service states what happened, once, to the ``events`` exchange.
 
-No consumer is named here. Inventory, analytics, fraud detection, notifications and the
-read-model projector each subscribe from their own app; adding one changes nothing in this
-file.
+No consumer is named here. Inventory, payments, analytics, fraud detection, notifications and
+the read-model projector each subscribe from their own app; adding one changes nothing in this
+file. The fulfilment saga is choreographed: inventory reserves on ``order.placed``, payments
+authorizes once the stock is reserved, orders confirms once payments states the authorization
+(orders/handlers.py), and each service undoes its part on ``order.cancelled``. Nobody holds the
+plan; the admin reconstructs each order's run from the correlation id.
 
 Every event is also appended to the order's stream in the event store, in the same transaction
 as the order row: the stream is the order's history, and replaying it rebuilds the row.
@@ -33,6 +36,11 @@ def cancelled(order: Order, *, data: dict[str, Any], cause: Envelope | None) -> 
 
 
 def rejected(order: Order, *, data: dict[str, Any], cause: Envelope) -> None:
+    _record("order.cancelled", order, data, cause=cause)
+
+
+def timed_out(order: Order, *, data: dict[str, Any], cause: Envelope) -> None:
+    # The same fact as any cancellation: inventory and payments undo their part on it.
     _record("order.cancelled", order, data, cause=cause)
 
 

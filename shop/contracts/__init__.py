@@ -5,6 +5,6 @@ them. This is how ``inventory`` reads ``order.placed`` without importing ``order
 Importing this package registers every contract.
 """
 
-from shop.contracts import analytics, fraud, inventory, notifications, orders, replies
+from shop.contracts import analytics, fraud, inventory, notifications, orders, payments, replies
 
-__all__ = ["analytics", "fraud", "inventory", "notifications", "orders", "replies"]
+__all__ = ["analytics", "fraud", "inventory", "notifications", "orders", "payments", "replies"]

@@ -10,13 +10,16 @@ from typing import Any, Literal
 from pydantic import Field
 
 from shop.contracts.common import OrderRef, PricedLine
-from shop.messaging.contracts import event, upcaster
+from shop.messaging.contracts import command, event, upcaster
 
 Money = Decimal
 Currency = Literal["EUR", "USD", "GBP"]
 
 #: v1 of order.placed had no currency: every v1 order was priced in euros.
 V1_CURRENCY = "EUR"
+#: The card token an order pays with when the client names none: a test token that authorizes
+#: (payments/services.py: a token ending in 0002 is declined, one ending in 0003 is slow).
+DEFAULT_PAYMENT_TOKEN = "tok_4242"
 
 
 @event("order.placed", version=1)
@@ -31,13 +34,19 @@ class OrderPlacedV1(OrderRef):
 
 @event("order.placed", version=2)
 class OrderPlaced(OrderRef):
-    """v2: an explicit amount and currency instead of a bare total."""
+    """v2: an explicit amount and currency instead of a bare total.
+
+    ``payment_token`` was added later with a default, so v2 events stored before it still read
+    (an optional field with a default is a compatible change; a required one would be v3). It is
+    a card *token*, never card data: payments needs it to authorize in the choreographed saga.
+    """
 
     user_id: int = Field(gt=0)
     items: list[PricedLine] = Field(min_length=1)
     amount: Money = Field(ge=0, max_digits=14, decimal_places=2)
     currency: Currency
     placed_at: datetime
+    payment_token: str = Field(default=DEFAULT_PAYMENT_TOKEN, min_length=1, max_length=64)
 
 
 @upcaster("order.placed", from_version=1)
@@ -48,7 +57,8 @@ def order_placed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 
 @event("order.confirmed")
 class OrderConfirmed(OrderRef):
-    """Stock is reserved: the sale stands. Carries what analytics and notifications need."""
+    """Stock is reserved and payment authorized: the sale stands. Carries what analytics and
+    notifications need."""
 
     user_id: int = Field(gt=0)
     items: list[PricedLine] = Field(min_length=1)
@@ -90,3 +100,10 @@ class OrderShipped(OrderRef):
     carrier: str = Field(min_length=1, max_length=30)
     tracking: str = Field(min_length=1, max_length=60)
     shipped_at: datetime
+
+
+@command("orders.enforce_deadline")
+class EnforceDeadline(OrderRef):
+    """A timer orders sets for itself when an order is placed (orders/deadlines.py): if the
+    order is still unconfirmed when it fires, orders gives up on it. A command to oneself is a
+    reminder, not coupling: no other service is named."""

@@ -25,5 +25,5 @@ class CommandOutcome(Contract):
     request: dict[str, Any]
 
 
-for _name in ("orders.confirm", "orders.reject", "orders.review_risk", "orders.note_failure"):
+for _name in ("orders.advance_saga", "orders.review_risk", "orders.note_failure"):
     command(_name)(CommandOutcome)

@@ -99,28 +99,47 @@ def head_position() -> int:
     return EventRecord.objects.aggregate(p=Max("position"))["p"] or 0
 
 
+#: The columns a read returns, in StoredEvent's order. Reads fetch these as tuples rather than
+#: model instances: building an EventRecord per row was half the cost of a replay (profiled by
+#: bench/eventstore.py; docs/benchmarks.md), and a replay wants values, not rows to save.
+_COLUMNS = ("position", "stream_id", "version", "type", "schema_version", "data", "metadata", "recorded_at")
+
+
 def read_stream(stream_id: str, *, until_version: int | None = None) -> list[StoredEvent]:
     rows = EventRecord.objects.in_stream(stream_id)
     if until_version is not None:
         rows = rows.filter(version__lte=until_version)
-    return [to_stored(r) for r in rows]
+    return [_stored(*row) for row in rows.values_list(*_COLUMNS)]
 
 
 def read_all(*, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
     rows = EventRecord.objects.filter(position__gt=after_position).order_by("position")[:limit]
-    return [to_stored(r) for r in rows]
+    return [_stored(*row) for row in rows.values_list(*_COLUMNS)]
 
 
 def to_stored(record: EventRecord) -> StoredEvent:
-    version, data = contracts.upcast(record.type, record.schema_version, record.data)
+    return _stored(*(getattr(record, column) for column in _COLUMNS))
+
+
+def _stored(
+    position: int,
+    stream_id: str,
+    version: int,
+    event_type: str,
+    schema_version: int,
+    data: dict[str, Any],
+    metadata: dict[str, Any],
+    recorded_at: datetime,
+) -> StoredEvent:
+    upcast_version, upcast_data = contracts.upcast(event_type, schema_version, data)
     return StoredEvent(
-        position=record.position,
-        stream_id=record.stream_id,
-        version=record.version,
-        type=record.type,
-        schema_version=version,
-        stored_schema_version=record.schema_version,
-        data=data,
-        metadata=record.metadata,
-        recorded_at=record.recorded_at,
+        position=position,
+        stream_id=stream_id,
+        version=version,
+        type=event_type,
+        schema_version=upcast_version,
+        stored_schema_version=schema_version,
+        data=upcast_data,
+        metadata=metadata,
+        recorded_at=recorded_at,
     )

@@ -4,6 +4,7 @@ for whoever subscribes. Each refuses the other's messages with an error saying w
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
 from shop.messaging import contracts
@@ -25,6 +26,7 @@ def _envelope(
     correlation_id: str | None,
     caused_by: Envelope | None,
     reply_to: ReplyTo | None = None,
+    not_before: datetime | None = None,
 ) -> Envelope:
     contract = contracts.require_kind(name, kind)
     # Validate on the way out: a sender's bug fails in the sender, not in every consumer.
@@ -33,6 +35,8 @@ def _envelope(
         envelope = caused_by.caused(
             kind=kind, type=name, version=contract.version, data=payload, producer=producer, reply_to=reply_to
         )
+        if not_before is not None:
+            envelope = envelope.model_copy(update={"not_before": not_before})
     elif not correlation_id:
         raise ValueError(f"{name}: a message needs a correlation_id or the message that caused it")
     else:
@@ -43,6 +47,7 @@ def _envelope(
             correlation_id=correlation_id,
             producer=producer,
             reply_to=reply_to,
+            not_before=not_before,
             data=payload,
         )
     # Every consumer would dead-letter it: refuse it here, where the sender can still act.
@@ -69,11 +74,18 @@ class CommandBus:
         caused_by: Envelope | None = None,
         on_success: str | None = None,
         on_failure: str | None = None,
+        not_before: datetime | None = None,
     ) -> Envelope:
         """Tell the service named in ``name`` to do something.
 
         ``on_success`` / ``on_failure`` name the commands the outcome comes back as: in command
         mode the sender owns the failure, so it has to say where to be told of it.
+
+        ``not_before`` makes the command a timer. With the outbox (the default) the relay holds
+        it until it is due, then publishes it; ``shop.messaging.relay.cancel_timers`` withdraws
+        timers that are no longer needed. Without the outbox it becomes a Celery ETA, which the
+        broker or worker must hold: on Redis a held message is handed out again after the
+        visibility timeout, so a long ETA there runs more than once.
         """
         for reply in (on_success, on_failure):
             if reply is not None:
@@ -87,6 +99,7 @@ class CommandBus:
             correlation_id=correlation_id,
             caused_by=caused_by,
             reply_to=reply_to,
+            not_before=not_before,
         )
         self._outbound.dispatch(envelope)
         return envelope

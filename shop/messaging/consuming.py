@@ -116,8 +116,13 @@ def deliver_event(service: str, raw: object, *, queue: str) -> Result:
         did = [sub.handler(envelope, payload) for sub in subs]
         return {"did": [d for d in did if d]}
 
+    def before() -> None:
+        for sub in subs:
+            if sub.before is not None:
+                sub.before(envelope, payload)
+
     policy = max((s.retry for s in subs), key=lambda p: p.max_attempts)
-    result = apply_once(service, envelope, run, route=queue, policy=policy)
+    result = apply_once(service, envelope, run, route=queue, policy=policy, before=before)
     if result.status == MessageLog.Status.FAILED:
         return dead_letter(service, queue, raw, result.error, envelope=envelope, attempts=result.attempts)
     return result
@@ -127,7 +132,14 @@ CommandHandler = Callable[[Envelope, Any], dict[str, Any] | None]
 
 
 def deliver_command(
-    service: str, name: str, raw: object, handler: CommandHandler, *, queue: str, policy: RetryPolicy
+    service: str,
+    name: str,
+    raw: object,
+    handler: CommandHandler,
+    *,
+    queue: str,
+    policy: RetryPolicy,
+    before: Callable[[Envelope, Any], None] | None = None,
 ) -> Result:
     too_big = oversized(raw)
     if too_big:
@@ -146,7 +158,14 @@ def deliver_command(
         _reply(service, envelope, ok=True, result=value)
         return value
 
-    result = apply_once(service, envelope, run, route=queue, policy=policy)
+    result = apply_once(
+        service,
+        envelope,
+        run,
+        route=queue,
+        policy=policy,
+        before=None if before is None else lambda: before(envelope, payload),
+    )
     if result.status != MessageLog.Status.FAILED:
         return result
     if envelope.reply_to and envelope.reply_to.on_failure:
@@ -166,9 +185,17 @@ def deliver_command(
 
 
 def apply_once(
-    service: str, envelope: Envelope, run: Callable[[], dict[str, Any]], *, route: str, policy: RetryPolicy
+    service: str,
+    envelope: Envelope,
+    run: Callable[[], dict[str, Any]],
+    *,
+    route: str,
+    policy: RetryPolicy,
+    before: Callable[[], None] | None = None,
 ) -> Result:
-    """Run ``run`` at most once per (service, message id), retrying failures per ``policy``."""
+    """Run ``run`` at most once per (service, message id), retrying failures per ``policy``.
+
+    ``before`` runs first on each attempt, outside the transaction (a slow outside call)."""
     attempt = 0
     while True:
         attempt += 1
@@ -177,6 +204,8 @@ def apply_once(
             if _seen(service, envelope):
                 return _duplicate(service, envelope, route)
             faults.raise_if_injected(service, envelope.type)
+            if before is not None:
+                before()
             with transaction.atomic():
                 # The unique (consumer, message_id) constraint settles a race between two
                 # deliveries of one message: the loser fails here and is then a duplicate.

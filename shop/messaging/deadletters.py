@@ -122,9 +122,9 @@ def retry(letter: DeadLetter, *, app: Celery | None = None) -> RetryOutcome:
     except NotRetryable as exc:
         return RetryOutcome(letter.pk, False, f"cannot be retried: {exc}")
     if kind is Kind.EVENT:
-        _republish_event(_app(app), envelope, letter)
+        publish_to_service_queue(_app(app), envelope, letter.consumer, headers={"x-retry-of-dead-letter": letter.pk})
     else:
-        _resend_command(_app(app), envelope, queue)
+        resend_command(_app(app), envelope, queue)
     now = timezone.now()
     DeadLetter.objects.filter(pk=letter.pk).update(retried_at=now)
     letter.retried_at = now
@@ -144,12 +144,14 @@ def _app(app: Celery | None) -> Celery:
     return default
 
 
-def _republish_event(app: Celery, envelope: Envelope, letter: DeadLetter) -> None:
+def publish_to_service_queue(app: Celery, envelope: Envelope, service: str, *, headers: dict[str, Any]) -> None:
+    """Put an event into one service's queue only, bypassing the ``events`` exchange (which would
+    give every subscriber another copy). Also used by shop/messaging/redelivery.py."""
     from shop.messaging.topology import service_queue
 
     # Declared as the topology declares it (same exchange binding, same arguments), so the
     # declaration is a no-op on a broker that has it and creates it on one that does not.
-    queue = service_queue(letter.consumer, app.conf.broker_url)
+    queue = service_queue(service, app.conf.broker_url)
     with app.producer_or_acquire() as producer:
         producer.publish(
             envelope.to_wire(),
@@ -160,12 +162,13 @@ def _republish_event(app: Celery, envelope: Envelope, letter: DeadLetter) -> Non
             declare=[queue],
             retry=True,
             retry_policy=PUBLISH_RETRY,
-            headers={"message_id": str(envelope.id), "x-retry-of-dead-letter": letter.pk},
+            headers={"message_id": str(envelope.id), **headers},
         )
 
 
-def _resend_command(app: Celery, envelope: Envelope, queue: str) -> None:
-    # The original task id (the envelope's id): the consumer's inbox recognises the message.
+def resend_command(app: Celery, envelope: Envelope, queue: str) -> None:
+    """Send a command again to its one queue, with its original task id (the envelope's id), so
+    the consumer's inbox recognises it if it was applied after all."""
     app.send_task(
         envelope.type,
         args=[envelope.to_wire()],

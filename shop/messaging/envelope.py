@@ -47,6 +47,10 @@ class Envelope(BaseModel):
     causation_id: str | None = Field(default=None, max_length=100)
     producer: str = Field(min_length=1, max_length=50)
     reply_to: ReplyTo | None = None
+    #: A timer: a command that must not be handled before this moment (the saga's deadline).
+    #: The outbox holds it until then (shop/messaging/relay.py), so no broker has to keep a
+    #: message for a long time; see ``CommandBus.send(not_before=...)``.
+    not_before: datetime | None = None
     data: dict[str, Any]
 
     def to_wire(self) -> dict[str, Any]:
@@ -54,6 +58,8 @@ class Envelope(BaseModel):
         wire = self.model_dump(mode="json")
         if wire["reply_to"] is None:
             del wire["reply_to"]  # only commands that asked for replies carry one
+        if wire["not_before"] is None:
+            del wire["not_before"]  # only timers carry one
         return wire
 
     @classmethod

@@ -46,10 +46,15 @@ class OutboxDispatch:
 
     def dispatch(self, envelope: Envelope) -> None:
         OutboxMessage.objects.create(
-            id=envelope.id, kind=envelope.kind.value, name=envelope.type, envelope=envelope.to_wire()
+            id=envelope.id,
+            kind=envelope.kind.value,
+            name=envelope.type,
+            envelope=envelope.to_wire(),
+            not_before=envelope.not_before,
         )
-        # Fast path. If it fails (broker down), the row stays pending for the sweeper.
-        if self.fast_path:
+        # Fast path. If it fails (broker down), the row stays pending for the sweeper; a timer
+        # waits for the sweeper in any case (it is due later).
+        if self.fast_path and envelope.not_before is None:
             transaction.on_commit(partial(self.relay.send_one, envelope.id), robust=True)
 
 

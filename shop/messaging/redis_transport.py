@@ -15,6 +15,7 @@ import copy
 import uuid
 from typing import Any
 
+import redis as redis_py
 from kombu.transport import redis
 from kombu.transport.virtual.exchange import TopicExchange
 
@@ -36,6 +37,21 @@ class CopyPerQueueTopicExchange(TopicExchange):
 
 class Channel(redis.Channel):
     exchange_types = {**redis.Channel.exchange_types, "topic": CopyPerQueueTopicExchange}
+
+    def _connparams(self, asynchronous: bool = False) -> Any:
+        """Fail like a lost connection, not with AttributeError, once the connection is closed.
+
+        When Redis goes away, Celery closes the connection (its transport's ``client`` becomes
+        None) and then closes the channel, which tries to restore the unacknowledged messages
+        through a new client. kombu reads ``client.hostname`` from None there, and the
+        AttributeError, unlike a connection error, is not ignored: the worker exits with
+        "Unrecoverable error" (celery/celery#8030, #8384; seen in the fault tier's broker
+        restart on Redis). Raised as a connection error it is ignored, the worker reconnects,
+        and the unacknowledged messages come back after the visibility timeout instead.
+        """
+        if self.connection.client is None:
+            raise redis_py.exceptions.ConnectionError("the broker connection is closed")
+        return super()._connparams(asynchronous=asynchronous)  # type: ignore[misc]  # untyped in the stubs
 
 
 class Transport(redis.Transport):

@@ -15,6 +15,7 @@ import time
 import uuid
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from shop.messaging import log
@@ -46,7 +47,7 @@ class Relay:
         with transaction.atomic():
             rows = list(
                 OutboxMessage.objects.select_for_update(skip_locked=True)
-                .filter(sent_at__isnull=True)
+                .filter(due(), sent_at__isnull=True)
                 .order_by("created_at")[:limit]
             )
             for row in rows:
@@ -73,5 +74,26 @@ class Relay:
         return True
 
 
+def due() -> Q:
+    """Rows that may go now: every message but a timer whose moment has not come."""
+    return Q(not_before__isnull=True) | Q(not_before__lte=timezone.now())
+
+
 def pending() -> int:
-    return OutboxMessage.objects.filter(sent_at__isnull=True).count()
+    """Messages waiting to be published now (timers not yet due are not pending: see
+    ``timers``)."""
+    return OutboxMessage.objects.filter(due(), sent_at__isnull=True).count()
+
+
+def timers() -> int:
+    """Timers the outbox holds until they are due."""
+    return OutboxMessage.objects.filter(sent_at__isnull=True, not_before__gt=timezone.now()).count()
+
+
+def cancel_timers(name: str, correlation_id: str) -> int:
+    """Withdraw the unsent timers ``name`` set for one flow (its deadline, once the flow ended
+    in time). A timer already sent stays sent: its consumer finds nothing left to do."""
+    deleted, _ = OutboxMessage.objects.filter(
+        name=name, sent_at__isnull=True, not_before__isnull=False, envelope__correlation_id=correlation_id
+    ).delete()
+    return deleted

@@ -15,11 +15,13 @@ COMMAND_QUEUES = {
     "email.send": "email.send",
     "analytics.record": "analytics.record",
     "fraud.check": "fraud.check",
-    # Replies to the order service (see shop/messaging/replies.py).
-    "orders.confirm": "orders.replies",
-    "orders.reject": "orders.replies",
+    "payment.authorize": "payment.authorize",
+    "payment.void": "payment.void",
+    # Replies to the order service (see shop/contracts/replies.py), and its own timers.
+    "orders.advance_saga": "orders.replies",
     "orders.review_risk": "orders.replies",
     "orders.note_failure": "orders.replies",
+    "orders.enforce_deadline": "orders.replies",
 }
 
 #: Redis: how long a delivered but unacknowledged message stays invisible before Redis hands it
@@ -59,6 +61,11 @@ def celery_settings_for(broker_url: str) -> dict[str, Any]:
         "CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP": True,
         "CELERY_WORKER_HIJACK_ROOT_LOGGER": False,
         "CELERY_TASK_SEND_SENT_EVENT": False,
+        # Celery's Django fixup closes the database connection around every task, whatever
+        # CONN_MAX_AGE says, unless this is set (then it closes every N tasks). Our tasks close
+        # old connections themselves, as Django does around a request (shop/messaging/worker.py),
+        # so a worker keeps one connection and drops it when it breaks or ages.
+        "CELERY_DB_REUSE_MAX": 1000,
         # Celery's consumer, except that a task message it refuses (not JSON, pickle, an unknown
         # task, not a task at all) is also dead-lettered, like a malformed event.
         "CELERY_WORKER_CONSUMER": "shop.messaging.celery_consumer:Consumer",

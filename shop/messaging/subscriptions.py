@@ -17,6 +17,10 @@ from shop.messaging.retry import DEFAULT_RETRY, RetryPolicy
 
 #: An event handler returns a short note of what it did (shown in the message log), or None.
 Handler = Callable[[Envelope, Any], str | None]
+#: Runs before the handler, outside its transaction: a call to a slow outside system whose
+#: answer the handler then records. A transaction must not stay open across such a wait (on
+#: SQLite it would hold the one write lock; anywhere it holds row locks and a connection).
+Before = Callable[[Envelope, Any], None]
 H = TypeVar("H", bound=Handler)
 
 
@@ -26,6 +30,7 @@ class Subscription:
     event_type: str
     handler: Handler
     retry: RetryPolicy
+    before: Before | None = None
 
     @property
     def handler_name(self) -> str:
@@ -42,13 +47,15 @@ class Subscriber:
         self.service = service
         _by_service.setdefault(service, {})
 
-    def on(self, event_type: str, *, retry: RetryPolicy = DEFAULT_RETRY) -> Callable[[H], H]:
+    def on(
+        self, event_type: str, *, retry: RetryPolicy = DEFAULT_RETRY, before: Before | None = None
+    ) -> Callable[[H], H]:
         contracts.require_kind(event_type, Kind.EVENT)
 
         def decorate(handler: H) -> H:
             subs = _by_service[self.service].setdefault(event_type, [])
             if not any(s.handler_name == f"{handler.__module__}.{handler.__qualname__}" for s in subs):
-                subs.append(Subscription(self.service, event_type, handler, retry))
+                subs.append(Subscription(self.service, event_type, handler, retry, before))
             return handler
 
         return decorate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Protocol
 
 from celery import Celery
@@ -34,6 +35,7 @@ class CeleryTransport:
             envelope.type,
             args=[envelope.to_wire()],
             task_id=str(envelope.id),
+            eta=_future(envelope.not_before),
             retry=True,
             retry_policy=PUBLISH_RETRY,
         )
@@ -55,6 +57,12 @@ class CeleryTransport:
                 headers={"message_id": str(envelope.id)},
             )
         return f"exchange {EVENTS_EXCHANGE}"
+
+
+def _future(moment: datetime | None) -> datetime | None:
+    """An ETA only for a timer that is not due yet: the outbox publishes timers when they are
+    due, and an ETA in the past would only make the worker hold the message for nothing."""
+    return moment if moment is not None and moment > datetime.now(UTC) else None
 
 
 def producer_app(broker_url: str) -> Celery:

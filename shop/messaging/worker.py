@@ -22,6 +22,7 @@ from kombu import Consumer, Message
 
 from shop.messaging.retry import DEFAULT_RETRY, RetryPolicy
 from shop.messaging.settings import COMMAND_QUEUES
+from shop.messaging.subscriptions import Before
 
 logger = logging.getLogger("shop.messaging")
 
@@ -31,8 +32,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 COMMAND_HANDLERS: dict[str, str] = {}
 
 
-def command_handler(name: str, *, service: str, retry: RetryPolicy = DEFAULT_RETRY) -> Callable[[F], F]:
-    """Register ``fn(envelope, command) -> result`` as the one Celery task for command ``name``."""
+def command_handler(
+    name: str, *, service: str, retry: RetryPolicy = DEFAULT_RETRY, before: Before | None = None
+) -> Callable[[F], F]:
+    """Register ``fn(envelope, command) -> result`` as the one Celery task for command ``name``.
+
+    ``before(envelope, command)`` runs first, outside the handler's transaction (see
+    ``shop.messaging.subscriptions.Before``)."""
 
     def decorate(fn: F) -> F:
         if name in COMMAND_HANDLERS and COMMAND_HANDLERS[name] != service:
@@ -48,8 +54,11 @@ def command_handler(name: str, *, service: str, retry: RetryPolicy = DEFAULT_RET
 
             from shop.messaging.consuming import deliver_command
 
-            close_old_connections()
-            deliver_command(service, name, envelope, fn, queue=queue, policy=retry)
+            close_old_connections()  # as around a request: CONN_MAX_AGE and the health check decide
+            try:
+                deliver_command(service, name, envelope, fn, queue=queue, policy=retry, before=before)
+            finally:
+                close_old_connections()
 
         fn.task = task  # type: ignore[attr-defined]
         return fn

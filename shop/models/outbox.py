@@ -17,10 +17,24 @@ class OutboxMessage(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
+    settled_at = models.DateTimeField(
+        null=True, blank=True, help_text="When every consumer it was for had handled it (shop/messaging/redelivery.py)."
+    )
+    redeliveries = models.PositiveIntegerField(
+        default=0,
+        help_text="Copies re-sent to a consumer that had not handled it (a message lost after the broker took it).",
+    )
+    redelivered_at = models.DateTimeField(null=True, blank=True)
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="A timer: the relay publishes it at this moment, not before."
+    )
 
     class Meta:
         ordering = ["created_at"]
-        indexes = [models.Index(fields=["sent_at", "created_at"], name="outbox_unsent")]
+        indexes = [
+            models.Index(fields=["sent_at", "created_at"], name="outbox_unsent"),
+            models.Index(fields=["settled_at", "sent_at"], name="outbox_unsettled"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({'sent' if self.sent_at else 'pending'})"

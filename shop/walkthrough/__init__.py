@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from contextlib import ExitStack
 
 from django.conf import settings
 from django.test.utils import override_settings
@@ -60,13 +61,23 @@ def run_walkthrough(
     ctx = Context(console, MODES[mode], url, embedded, pause_between_steps=pause)
     _announce(ctx)
     with override_settings(EMAIL_BACKEND=DEMO_EMAIL_BACKEND):
+        _run_chapters(ctx, chapters)
+
+
+def _run_chapters(ctx: Context, chapters: Sequence[Chapter]) -> None:
+    """Run the chapters in order, starting the workers once for each run of consecutive chapters
+    that need them: stopping the in-process worker costs about 4 s (Celery's loop on memory://
+    waits out its 2 s poll twice), which would otherwise be paid after every chapter."""
+    with ExitStack() as workers:
+        running = False
         for current in chapters:
-            render.chapter_heading(console, current.number, current.title, current.lead)
-            if current.needs_workers:
-                with ctx.workers():
-                    current.run(ctx)
-            else:
-                current.run(ctx)
+            render.chapter_heading(ctx.console, current.number, current.title, current.lead)
+            if current.needs_workers and not running:
+                workers.enter_context(ctx.workers())
+            elif running and not current.needs_workers:
+                workers.close()  # the chapter starts (or avoids) workers itself
+            running = current.needs_workers
+            current.run(ctx)
 
 
 def _announce(ctx: Context) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shop.walkthrough import chapter1
+from shop.walkthrough import chapter1, chapter2, chapter3, chapter4, chapter5, chapter6, chapter7, chapter8
 from shop.walkthrough.context import Context
 
 
@@ -24,6 +24,13 @@ class Chapter:
 
 CHAPTERS: list[Chapter] = [
     Chapter(1, chapter1.TITLE, chapter1.run, chapter1.LEAD),
+    Chapter(2, chapter2.TITLE, chapter2.run, chapter2.LEAD),
+    Chapter(3, chapter3.TITLE, chapter3.run, chapter3.LEAD),
+    Chapter(4, chapter4.TITLE, chapter4.run, chapter4.LEAD),
+    Chapter(5, chapter5.TITLE, chapter5.run, chapter5.LEAD),
+    Chapter(6, chapter6.TITLE, chapter6.run, chapter6.LEAD),
+    Chapter(7, chapter7.TITLE, chapter7.run, chapter7.LEAD),
+    Chapter(8, chapter8.TITLE, chapter8.run, chapter8.LEAD),
 ]
 
 

@@ -4,6 +4,9 @@ The message log has one ``sent`` row per message (``service`` = the sender) and 
 service that handled it (``service`` = that consumer). Pairing them by ``message_id`` gives one
 step per message with its deliveries: a command has exactly one, an event has one per
 subscribing service. That one-to-many is the fanout the walkthrough shows.
+
+Each row also names the message that caused it (``causation_id``): ``causation_tree`` nests the
+steps by it, so the web walkthrough can draw which message led to which.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class Delivery:
     at_ms: float
     attempts: int
     did: str
+    duration_ms: float | None = None  # how long the handler ran (the log's duration_ms)
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class Step:
     route: str
     sent_ms: float | None
     deliveries: tuple[Delivery, ...]
+    causation_id: str = ""  # the id of the message whose handling sent this one; "" for a root
 
     @property
     def first_ms(self) -> float:
@@ -101,6 +106,7 @@ def _step(key: str, sent: LogRow | None, handled: list[LogRow], start: datetime)
             at_ms=ms_since(start, row.created_at),
             attempts=row.attempts,
             did=describe(row.kind, row.status, row.outcome, row.error),
+            duration_ms=_optional(row, "duration_ms", None),
         )
         for row in sorted(handled, key=lambda r: r.created_at)
     )
@@ -112,7 +118,13 @@ def _step(key: str, sent: LogRow | None, handled: list[LogRow], start: datetime)
         route=sent.route if sent else "",
         sent_ms=ms_since(start, sent.created_at) if sent else None,
         deliveries=deliveries,
+        causation_id=str(_optional(first, "causation_id", "") or ""),
     )
+
+
+def _optional(row: LogRow, name: str, default: Any) -> Any:
+    """A column ``LogRow`` does not require (rows from older callers may lack it)."""
+    return getattr(row, name, default)
 
 
 def describe(kind: str, status: str, outcome: Any, error: str) -> str:
@@ -144,6 +156,43 @@ def _inner(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
+
+
+@dataclass(frozen=True)
+class Node:
+    """A step and the steps its handling caused: one branch of the causation tree."""
+
+    step: Step
+    children: tuple[Node, ...] = ()
+
+
+def causation_tree(steps: Sequence[Step]) -> list[Node]:
+    """Nest steps under the step that caused them, keeping the order of ``steps`` among siblings.
+
+    A step whose cause is not in ``steps`` (the order placed over HTTP, or a message whose
+    parent was logged under another correlation id) is a root. Every step appears exactly once,
+    even if bad data made the causation ids loop.
+    """
+    known = {step.message_id for step in steps}
+    children: dict[str, list[Step]] = {}
+    roots: list[Step] = []
+    for step in steps:
+        parent = step.causation_id
+        if parent in known and parent != step.message_id:
+            children.setdefault(parent, []).append(step)
+        else:
+            roots.append(step)
+    placed: set[str] = set()
+
+    def grow(step: Step) -> Node:
+        placed.add(step.message_id)
+        kids = [grow(child) for child in children.get(step.message_id, []) if child.message_id not in placed]
+        return Node(step, tuple(kids))
+
+    tree = [grow(step) for step in roots]
+    # Only a loop (a caused b caused a) leaves steps unplaced: show them as roots, not drop them.
+    tree += [grow(step) for step in steps if step.message_id not in placed]
+    return tree
 
 
 def pending(steps: Sequence[Step], subscribers: Mapping[str, Sequence[str]]) -> list[str]:

@@ -30,13 +30,20 @@ def wait_port(port: int, *, up: bool, timeout: float = 60) -> None:
     raise TimeoutError(f"port {port} did not go {'up' if up else 'down'} in {timeout}s")
 
 
+@dataclass
 class RabbitMQ:
-    url = f"amqp://guest:guest@127.0.0.1:5672/{RABBIT_VHOST}"
+    """A vhost of its own on the machine's node: no other test's workers consume there."""
+
+    vhost: str = RABBIT_VHOST
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:5672/{self.vhost}"
 
     def prepare(self) -> None:
-        subprocess.run(["rabbitmqctl", "add_vhost", RABBIT_VHOST], capture_output=True, timeout=60)
+        subprocess.run(["rabbitmqctl", "add_vhost", self.vhost], capture_output=True, timeout=60)
         subprocess.run(
-            ["rabbitmqctl", "set_permissions", "-p", RABBIT_VHOST, "guest", ".*", ".*", ".*"],
+            ["rabbitmqctl", "set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*"],
             check=True,
             capture_output=True,
             timeout=60,

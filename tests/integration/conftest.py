@@ -46,15 +46,33 @@ def purge(app: Any) -> None:
             bound.purge()
 
 
+def _stop_every_worker() -> None:
+    for stack in _embedded.values():
+        stack.close()
+    _embedded.clear()
+    for group in _groups.values():
+        group.stop()
+    _groups.clear()
+    if _lock:
+        os.close(_lock.pop())
+
+
 @pytest.fixture(scope="session")
 def worker_groups(django_db_setup: None, django_db_blocker: Any) -> Iterator[dict[str, WorkerGroup]]:
     yield _groups
-    for stack in _embedded.values():
-        stack.close()
-    for group in _groups.values():
-        group.stop()
-    if _lock:
-        os.close(_lock.pop())
+    _stop_every_worker()
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _stop_every_worker_after_this_package() -> Iterator[None]:
+    """The workers and relays started here serve this package only. Left running, they would
+    race later tests for their outbox rows: a relay process sweeps the shared test database every
+    0.2 s, so now and then it publishes a unit test's message to a real broker before that test's
+    own fast path does, and real workers handle it (CI saw an order with four ``order.placed``
+    log rows, and an event that never reached the in-process subscriber a test was waiting for).
+    The embedded worker likewise keeps consuming the memory broker's queues."""
+    yield
+    _stop_every_worker()
 
 
 @pytest.fixture
@@ -66,13 +84,14 @@ def live_broker(
     url = require_broker(broker)
     if broker == "memory":
         from shop.celery import app
-        from shop.messaging.embedded import embedded_worker
+        from shop.messaging.embedded import embedded_relay, embedded_worker
 
         assert settings.CELERY_BROKER_URL.startswith("memory://")
         bootstrap.configure()
         if broker not in _embedded:
             stack = ExitStack()
             stack.enter_context(embedded_worker(app))
+            stack.enter_context(embedded_relay())
             _embedded[broker] = stack
         yield broker
         return
@@ -81,7 +100,7 @@ def live_broker(
         if not _lock:
             _lock.append(lock_brokers())
         purge(app)
-        group = WorkerGroup(broker, url)
+        group = WorkerGroup(broker, url, relay=True)
         group.start()
         worker_groups[broker] = group
     bootstrap.configure(transport=CeleryTransport(app))
@@ -116,6 +135,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    _saga_table(terminalreporter)
     if not _comparison:
         return
     terminalreporter.section("mode comparison tests per broker")
@@ -123,3 +143,19 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         counts = _comparison.get(broker, {})
         line = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "not run"
         terminalreporter.write_line(f"{broker:>7}: {line}")
+
+
+def _saga_table(terminalreporter: Any) -> None:
+    """The saga scenarios' final states, one row per scenario × style × broker (docs/sagas.md)."""
+    import sys
+
+    module = sys.modules.get("tests.integration.test_saga_scenarios")
+    rows = getattr(module, "ROWS", [])
+    if not rows:
+        return
+    terminalreporter.section("saga scenarios: final state per style")
+    columns = ["scenario", "style", "broker", "order", "stock", "money held", "stock held", "emails"]
+    columns += ["reservation", "authorization", "saga"]
+    terminalreporter.write_line(" | ".join(columns))
+    for row in rows:
+        terminalreporter.write_line(" | ".join(str(row[c]) for c in columns))

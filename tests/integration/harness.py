@@ -23,10 +23,10 @@ class Flow:
     mode: str
     broker: str
 
-    def place(self, email: str, *lines: tuple[str, int]) -> Order:
+    def place(self, email: str, *lines: tuple[str, int], token: str | None = None) -> Order:
         customer = Customer.objects.get(email=email)
         items = [services.LineRequest(Product.objects.get(sku=sku).pk, qty) for sku, qty in lines]
-        return services.place_order(customer_id=customer.pk, items=items, mode=self.mode)
+        return services.place_order(customer_id=customer.pk, items=items, mode=self.mode, payment_token=token)
 
     def cancel(self, order_id: uuid.UUID) -> Order:
         return services.cancel_order(order_id)

@@ -49,7 +49,13 @@ def test_who_names_whom(flow: Flow) -> None:
     routes = {m.route for m in sent_by_orders(order)}
     placed = [m for m in sent_by_orders(order) if not m.causation_id]
     if flow.mode == "command":
-        assert routes == {"queue inventory.reserve", "queue fraud.check", "queue email.send", "queue analytics.record"}
+        assert routes == {
+            "queue inventory.reserve",
+            "queue payment.authorize",
+            "queue fraud.check",
+            "queue email.send",
+            "queue analytics.record",
+        }
         assert {m.name for m in placed} == {"inventory.reserve", "fraud.check"}
         assert all(m.kind == "command" for m in sent_by_orders(order))
     else:
@@ -57,8 +63,13 @@ def test_who_names_whom(flow: Flow) -> None:
         assert [m.name for m in placed] == ["order.placed"]
         handlers = MessageLog.objects.filter(message_id=placed[0].message_id, status="handled")
         # One publish, one copy per subscribing service: the fanout.
-        assert sorted(h.service for h in handlers) == ["fraud", "inventory", "projector"]
-        assert sorted(h.route for h in handlers) == ["fraud.events", "inventory.events", "projector.events"]
+        assert sorted(h.service for h in handlers) == ["fraud", "inventory", "payments", "projector"]
+        assert sorted(h.route for h in handlers) == [
+            "fraud.events",
+            "inventory.events",
+            "payments.events",
+            "projector.events",
+        ]
 
 
 def test_risky_order_is_flagged_and_held(flow: Flow) -> None:

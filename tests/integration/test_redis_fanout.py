@@ -6,10 +6,12 @@ Runs against the real Redis, on a database of its own so no worker is listening.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis as redis_py
 from kombu import Connection, Exchange, Queue
+from kombu.common import ignore_errors
 
 from shop.messaging import bootstrap
 from shop.messaging.topology import service_queue
@@ -115,3 +117,25 @@ def test_one_services_ack_does_not_drop_anothers_unacked_copy(
         channel_b.close()  # type: ignore[attr-defined]
         left = {"svc_a": drain(conn, a), "svc_b": drain(conn, b)}
     assert left == {"svc_a": 1 if copy_survives else 0, "svc_b": 0}
+
+
+def test_closing_a_channel_after_the_connection_is_gone_is_a_connection_error(redis_url: str) -> None:
+    """When Redis restarts, Celery closes the connection first and the channel after it; the
+    channel's close then restores unacknowledged messages through a new client. kombu failed
+    there with AttributeError, which killed the worker ("Unrecoverable error"); the app's
+    transport turns it into a connection error, which Celery ignores before reconnecting."""
+    conn = Connection(redis_url, transport="shop.messaging.redis_transport:Transport")
+    channel: Any = conn.channel()
+    queue = Queue("closing.check", Exchange("closing.check", type="direct"), routing_key="closing.check")
+    with conn.Producer(channel) as producer:
+        producer.publish({"n": 1}, exchange=queue.exchange, routing_key="closing.check", declare=[queue])
+    message = queue(channel).get(no_ack=False)  # taken and not acknowledged: in the unacked hash
+    assert message is not None
+
+    conn.transport.client = None  # what kombu's Connection._close leaves before channels close
+    with pytest.raises(redis_py.exceptions.ConnectionError):
+        channel._connparams()
+    ignore_errors(conn, channel.close)  # raised AttributeError before; now ignored like a lost connection
+
+    # Nothing was lost: the message is still held as unacknowledged, for the visibility timeout.
+    assert redis_py.Redis.from_url(redis_url).hlen("unacked") == 1

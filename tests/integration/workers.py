@@ -82,6 +82,12 @@ class WorkerGroup:
     broker: str
     broker_url: str
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    #: Also run the outbox relay (Procfile ``relay``): it publishes timers when they are due
+    #: (the saga deadline) and whatever a fast path left behind.
+    relay: bool = False
+    relay_process: subprocess.Popen[bytes] | None = None
+    #: The benchmarks (bench/) run the same processes with their own settings module.
+    settings_module: str = "tests.settings"
 
     def log_path(self, service: str) -> Path:
         return LOG_DIR / f"{self.broker}-{service}.log"
@@ -93,20 +99,43 @@ class WorkerGroup:
     def start(self, timeout: float = 60) -> None:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         kill_leftovers(self.pid_file)
-        for service in procfile_workers():
+        for service in self.services():
             self.spawn(service, service)
         self.wait_ready(list(self.processes), timeout)
+        if self.relay:
+            self.relay_process = subprocess.Popen(  # redelivery is the fault tier's business
+                [sys.executable, "manage.py", "relay_outbox", "--interval", "0.2", "--redeliver-every", "0"],
+                cwd=ROOT,
+                env=self.env(),
+                stdout=self.log_path("relay").open("wb"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            self.pid_file.write_text(" ".join(str(p.pid) for p in [*self.processes.values(), self.relay_process]))
 
-    def spawn(self, name: str, service: str) -> None:
-        """Start one worker process for ``service``, known here as ``name``."""
-        env = {
+    def env(self) -> dict[str, str]:
+        return {
             **os.environ,
             "CELERY_BROKER_URL": self.broker_url,
             "DATABASE_URL": database_url(),
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DJANGO_SETTINGS_MODULE": self.settings_module,
             "PYTHONPATH": str(ROOT),
+            # A "slow issuer" card (token ending 0003) answers after this long: longer than
+            # the deadline the saga timeout scenario sets, far shorter than the default one.
+            "SHOP_PAYMENT_SLOW_SECONDS": os.environ.get("SHOP_PAYMENT_SLOW_SECONDS", "4"),
         }
-        argv = [sys.executable, "-m", *procfile_workers()[service], "-n", f"{name}-{self.broker}@%h"]
+
+    def services(self) -> list[str]:
+        return list(procfile_workers())
+
+    def command(self, service: str) -> list[str]:
+        """The worker's command line: the Procfile's, unless a subclass runs something else."""
+        return procfile_workers()[service]
+
+    def spawn(self, name: str, service: str) -> None:
+        """Start one worker process for ``service``, known here as ``name``."""
+        env = self.env()
+        argv = [sys.executable, "-m", *self.command(service), "-n", f"{name}-{self.broker}@%h"]
         log = self.log_path(name).open("wb")
         self.processes[name] = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -130,6 +159,9 @@ class WorkerGroup:
         proc.wait(timeout=30)
 
     def stop(self) -> None:
+        if self.relay_process is not None:
+            self.processes["relay"] = self.relay_process
+            self.relay_process = None
         for proc in self.processes.values():
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)

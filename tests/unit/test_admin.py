@@ -47,11 +47,14 @@ def _order(customer: Customer, mode: str) -> Order:
 
 
 def _log(order: Order, name: str, service: str, **fields: object) -> MessageLog:
-    defaults: dict[str, object] = {"kind": "event", "route": "events", "status": MessageLog.Status.SENT}
+    defaults: dict[str, object] = {
+        "message_id": uuid.uuid4(),
+        "kind": "event",
+        "route": "events",
+        "status": MessageLog.Status.SENT,
+    }
     defaults.update(fields)
-    return MessageLog.objects.create(
-        message_id=uuid.uuid4(), name=name, service=service, correlation_id=str(order.id), **defaults
-    )
+    return MessageLog.objects.create(name=name, service=service, correlation_id=str(order.id), **defaults)
 
 
 @pytest.fixture
@@ -61,12 +64,14 @@ def orders(catalog: None) -> Orders:
     grace = Customer.objects.get(email="grace@example.com")
     mine = _order(ada, FlowMode.EVENT)
     other = _order(grace, FlowMode.COMMAND)
+    placed = _log(mine, "order.placed", "orders", outcome={"published": True})
     mine_logs = [
-        _log(mine, "order.placed", "orders", outcome={"published": True}),
+        placed,
         _log(
             mine,
             "order.placed",
             "inventory",
+            message_id=placed.message_id,
             route="inventory.events",
             status=MessageLog.Status.FAILED,
             attempts=3,
@@ -139,7 +144,7 @@ def test_logged_in_non_staff_user_cannot_enter(client: Client, django_user_model
         assert response["Location"].startswith(reverse("admin:login"))
     login_page = client.get(_change_url(orders.mine), follow=True).content.decode()
     assert "not authorized to access this page" in login_page
-    assert 'class="order-messages"' not in login_page
+    assert 'class="order-timeline"' not in login_page
 
 
 @pytest.mark.django_db
@@ -201,15 +206,25 @@ def test_order_page_shows_its_own_messages_only(admin_client: Client, orders: Or
     response = admin_client.get(_change_url(orders.mine))
     assert response.status_code == 200
     page = response.content.decode()
-    assert "Messages this order caused" in page
-    assert 'class="order-messages"' in page
+    assert "Timeline: the messages this order caused" in page
+    assert 'class="order-timeline"' in page
     for row in orders.mine_logs:
         assert _change_url(row) in page
     for row in orders.other_logs:
         assert _change_url(row) not in page
-    assert "inventory.events" in page
-    assert "12.5" in page
-    assert "&quot;published&quot;: true" in page
+    # One step (order.placed, sent by orders to events), handled by inventory from its own queue.
+    (step,) = response.context["timeline"].steps
+    assert (step.name, step.sender, step.route) == ("order.placed", "orders", "events")
+    (handling,) = step.handlings
+    assert (handling.consumer, handling.queue, handling.attempts, handling.duration_ms) == (
+        "inventory",
+        "inventory.events",
+        3,
+        12.5,
+    )
+    assert "from inventory.events" in page
+    assert '<td class="timeline-numbers">12.5</td>' in page
+    assert '<td class="timeline-problem">failed (retrying or replied)</td>' in page
     # Every value is escaped: the error text appears as text, never as markup.
     assert "<script>alert(" not in page
     assert "&lt;script&gt;alert(" in page

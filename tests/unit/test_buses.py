@@ -156,11 +156,11 @@ def test_reply_names_become_the_return_address(recorded: RecordingTransport) -> 
         RESERVE,
         producer="orders",
         correlation_id=ORDER_ID,
-        on_success="orders.confirm",
-        on_failure="orders.reject",
+        on_success="orders.advance_saga",
+        on_failure="orders.note_failure",
     )
     assert sent.reply_to is not None
-    assert (sent.reply_to.on_success, sent.reply_to.on_failure) == ("orders.confirm", "orders.reject")
+    assert (sent.reply_to.on_success, sent.reply_to.on_failure) == ("orders.advance_saga", "orders.note_failure")
     assert recorded.delivered[0].reply_to == sent.reply_to
 
 

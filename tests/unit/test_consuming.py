@@ -201,12 +201,12 @@ def test_the_inbox_is_per_service(recorded: RecordingTransport, products: dict[s
 def test_a_duplicate_command_is_applied_once_and_replied_to_once(
     recorded: RecordingTransport, products: dict[str, Product]
 ) -> None:
-    command = reserve_command(products, on_success="orders.confirm", on_failure="orders.reject")
+    command = reserve_command(products, on_success="orders.advance_saga", on_failure="orders.note_failure")
     before = stock("PROD-A")
     statuses = [deliver_reserve(command.to_wire()).status for _ in range(2)]
     assert statuses == [MessageLog.Status.HANDLED, MessageLog.Status.DUPLICATE]
     assert stock("PROD-A") == before - 2
-    assert recorded.names == ["orders.confirm"]
+    assert recorded.names == ["orders.advance_saga"]
 
 
 # --- retries and dead letters ---------------------------------------------------------------------------------------
@@ -296,11 +296,11 @@ def test_a_failed_attempt_leaves_no_writes_and_no_messages(
 
 
 def test_a_handled_command_sends_its_success_reply(recorded: RecordingTransport, products: dict[str, Product]) -> None:
-    command = reserve_command(products, on_success="orders.confirm", on_failure="orders.reject")
+    command = reserve_command(products, on_success="orders.advance_saga", on_failure="orders.note_failure")
     result = deliver_reserve(command.to_wire())
     assert (result.status, result.attempts) == (MessageLog.Status.HANDLED, 1)
     (reply,) = recorded.delivered
-    assert reply.type == "orders.confirm"
+    assert reply.type == "orders.advance_saga"
     assert reply.kind is Kind.COMMAND
     assert reply.producer == "inventory"
     assert reply.correlation_id == command.correlation_id
@@ -316,14 +316,14 @@ def test_a_rejected_command_sends_the_failure_reply_and_is_not_retried(
     recorded: RecordingTransport, products: dict[str, Product]
 ) -> None:
     command = reserve_command(
-        products, sku="PROD-E", quantity=5, on_success="orders.confirm", on_failure="orders.reject"
+        products, sku="PROD-E", quantity=5, on_success="orders.advance_saga", on_failure="orders.note_failure"
     )
     before = stock("PROD-E")
 
     result = deliver_reserve(command.to_wire())
 
     assert (result.status, result.attempts) == (MessageLog.Status.FAILED, 1)
-    assert recorded.names == ["orders.reject"]
+    assert recorded.names == ["orders.note_failure"]
     (reply,) = recorded.delivered
     assert reply.data["ok"] is False
     assert reply.data["error"].startswith("rejected: out of stock: PROD-E")
@@ -339,13 +339,13 @@ def test_a_failing_command_with_a_return_address_is_retried_then_replied_not_dea
     recorded: RecordingTransport, products: dict[str, Product]
 ) -> None:
     faults.inject("inventory", "inventory.reserve")
-    command = reserve_command(products, on_success="orders.confirm", on_failure="orders.reject")
+    command = reserve_command(products, on_success="orders.advance_saga", on_failure="orders.note_failure")
 
     result = deliver_reserve(command.to_wire())
 
     assert (result.status, result.attempts) == (MessageLog.Status.FAILED, DEFAULT_RETRY.max_attempts)
-    assert "orders.reject" in recorded.names
-    assert "orders.confirm" not in recorded.names
+    assert "orders.note_failure" in recorded.names
+    assert "orders.advance_saga" not in recorded.names
     assert not DeadLetter.objects.exists()
     log = MessageLog.objects.get(message_id=command.id, service="inventory")
     assert log.attempts == DEFAULT_RETRY.max_attempts
@@ -381,12 +381,12 @@ def test_a_command_retry_rolls_back_the_failed_attempts(
             raise RuntimeError("crashed after reserving")
         return value
 
-    command = reserve_command(products, on_success="orders.confirm")
+    command = reserve_command(products, on_success="orders.advance_saga")
     before = stock("PROD-A")
     result = deliver_reserve(command.to_wire(), half_way)
     assert (result.status, result.attempts) == (MessageLog.Status.HANDLED, 3)
     assert stock("PROD-A") == before - 2
-    assert recorded.names == ["orders.confirm"]
+    assert recorded.names == ["orders.advance_saga"]
 
 
 def test_command_rejected_is_not_retried_even_with_retries_left(
@@ -399,10 +399,12 @@ def test_command_rejected_is_not_retried_even_with_retries_left(
         raise CommandRejected("no")
 
     result = deliver_reserve(
-        reserve_command(products, on_failure="orders.reject").to_wire(), refuse, policy=RetryPolicy(max_attempts=5)
+        reserve_command(products, on_failure="orders.note_failure").to_wire(),
+        refuse,
+        policy=RetryPolicy(max_attempts=5),
     )
     assert (result.status, result.attempts, len(calls)) == (MessageLog.Status.FAILED, 1, 1)
-    assert recorded.names == ["orders.reject"]
+    assert recorded.names == ["orders.note_failure"]
 
 
 @pytest.mark.parametrize(
@@ -421,7 +423,7 @@ def test_command_rejected_is_not_retried_even_with_retries_left(
 def test_a_malformed_command_is_dead_lettered_without_a_reply(
     recorded: RecordingTransport, products: dict[str, Product], mutate: Callable[[Raw], object], reason: str
 ) -> None:
-    command = reserve_command(products, on_success="orders.confirm", on_failure="orders.reject")
+    command = reserve_command(products, on_success="orders.advance_saga", on_failure="orders.note_failure")
     before = stock("PROD-A")
     result = deliver_reserve(mutate(command.to_wire()), policy=NO_RETRY)
     assert result.status == MessageLog.Status.DEAD_LETTERED
@@ -435,26 +437,26 @@ def test_a_malformed_command_is_dead_lettered_without_a_reply(
 # --- a subscriber's events cause the next ones ----------------------------------------------------------------------
 
 
-def test_orders_confirms_on_inventory_reserved_and_states_it_caused_by_that_event(
+def test_orders_confirms_on_payment_authorized_and_states_it_caused_by_that_event(
     recorded: RecordingTransport, products: dict[str, Product], ada: Customer
 ) -> None:
     product = products["PROD-A"]
     order = Order.objects.create(customer=ada, mode=FlowMode.EVENT, total=Decimal("24.99"))
     OrderLine.objects.create(order=order, product=product, sku=product.sku, quantity=1, unit_price=product.price)
-    reserved = Envelope(
+    authorized = Envelope(
         kind=Kind.EVENT,
-        type="inventory.reserved",
+        type="payment.authorized",
         correlation_id=str(order.id),
-        producer="inventory",
-        data={"order_id": str(order.id), "items": [{"product_id": product.pk, "quantity": 1}]},
+        producer="payments",
+        data={"order_id": str(order.id), "amount": "24.99", "currency": "EUR"},
     )
-    result = deliver_event("orders", reserved.to_wire(), queue="orders.events")
+    result = deliver_event("orders", authorized.to_wire(), queue="orders.events")
     assert result.status == MessageLog.Status.HANDLED
     order.refresh_from_db()
     assert order.status == Order.Status.CONFIRMED
     (confirmed,) = recorded.delivered
     assert confirmed.type == "order.confirmed"
-    assert confirmed.causation_id == str(reserved.id)
+    assert confirmed.causation_id == str(authorized.id)
     assert confirmed.correlation_id == str(order.id)
 
 
@@ -490,8 +492,8 @@ def test_the_loser_of_a_race_is_a_duplicate(
 def test_the_loser_of_a_race_on_its_last_attempt_is_a_duplicate_too(
     recorded: RecordingTransport, products: dict[str, Product], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    command = reserve_command(products, on_success="orders.confirm", on_failure="orders.reject")
+    command = reserve_command(products, on_success="orders.advance_saga", on_failure="orders.note_failure")
     _lose_the_race(monkeypatch, "inventory", command)
     result = deliver_reserve(command.to_wire(), policy=NO_RETRY)
     assert result.status == MessageLog.Status.DUPLICATE
-    assert "orders.reject" not in recorded.names
+    assert "orders.note_failure" not in recorded.names

@@ -40,7 +40,7 @@ def test_command_mode_sends_exactly_reserve_and_fraud_check(recorded: RecordingT
     reserve, check = recorded.delivered
     assert all(e.kind is Kind.COMMAND for e in recorded.delivered)
     assert reserve.reply_to is not None and check.reply_to is not None
-    assert (reserve.reply_to.on_success, reserve.reply_to.on_failure) == ("orders.confirm", "orders.reject")
+    assert (reserve.reply_to.on_success, reserve.reply_to.on_failure) == ("orders.advance_saga", "orders.advance_saga")
     assert (check.reply_to.on_success, check.reply_to.on_failure) == ("orders.review_risk", "orders.note_failure")
     assert reserve.data["order_id"] == str(order.id)
     assert sorted((i["product_id"], i["quantity"]) for i in reserve.data["items"]) == sorted(

@@ -99,7 +99,7 @@ def test_without_fraud_the_order_is_confirmed(runs: dict[str, dict[str, Any]]) -
     assert run["risk_score"] is None
     assert "fraud" not in run["services"]
     assert all("fraud" not in services for services in run["subscribers"].values())
-    assert run["subscribers"]["order.placed"] == ["inventory", "projector"]
+    assert run["subscribers"]["order.placed"] == ["inventory", "payments", "projector"]
     assert "fraud" not in run["top_level_modules"], "nothing imported the fraud app"
     assert not any("order.flagged" in m for m in run["messages"])
 

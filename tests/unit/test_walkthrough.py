@@ -41,7 +41,7 @@ def _status(orders: list[Order], mode: str, email: str) -> str:
 @pytest.mark.django_db(transaction=True)
 def test_command_mode_sends_commands_to_named_queues(chapter_1: dict[str, Any]) -> None:
     part = chapter_1["command"]
-    for name in ("inventory.reserve", "fraud.check", "email.send", "analytics.record", "orders.confirm"):
+    for name in ("inventory.reserve", "payment.authorize", "fraud.check", "email.send", "orders.advance_saga"):
         assert f"CMD {name}" in part, name
     assert "queue inventory.reserve" in part
     assert "EVT " not in part
@@ -77,9 +77,9 @@ def test_both_modes_end_in_the_same_state(chapter_1: dict[str, Any]) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_comparison_is_computed_from_the_log(chapter_1: dict[str, Any]) -> None:
     text = chapter_1["text"]
-    assert "Ada 4 · Mallory 4 · Grace 3" in text  # command mode: orders names each consumer
+    assert "Ada 5 · Mallory 5 · Grace 3" in text  # command mode: orders names each consumer
     assert "Ada 2 · Mallory 3 · Grace 2" in text  # event mode: one fact per change (Mallory: placed, held, confirmed)
-    assert "named 4 consumers (analytics, fraud, inventory, notifications)" in text
+    assert "named 5 consumers (analytics, fraud, inventory, notifications, payments)" in text
     assert "named no consumer" in text
     assert "1 × order-cancelled, 2 × order-confirmation" in text
     assert "revenue 1299.98, items_sold 3" in text

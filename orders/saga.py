@@ -1,0 +1,184 @@
+"""Command mode's saga orchestrator: the machinery, not the plan.
+
+The plan, which commands in which order and what undoes each, is a table of ``Step`` rows
+(``orders.flows.commanding.FULFILMENT``). This module walks any such table: it sends a step's
+command with a return address, advances on the reply, and on a failure, a timeout or a
+cancellation sends the undo of every step that took effect, newest first. The state lives in
+the ``Saga`` row, written in the same transaction as the reply's inbox entry, so a worker that
+dies mid-saga loses nothing: the reply is redelivered and whichever worker gets it carries on.
+
+Event mode has no counterpart: each service reacts to the previous service's event and nobody
+holds the plan (compare orders/handlers.py, inventory/handlers.py and payments/handlers.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from django.utils import timezone
+
+from orders.flows.payloads import order_ref
+from orders.models import Order, Saga
+from shop.contracts.replies import CommandOutcome
+from shop.messaging.bootstrap import bus
+from shop.messaging.envelope import Envelope
+
+PRODUCER = "orders"
+#: The reply every step's command comes back as, success or failure (shop/contracts/replies.py).
+REPLY = "orders.advance_saga"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One remote step: the command that does it, the command that undoes it, and where the
+    outcome comes back (the orchestrator's own reply command, named in each row so the plan
+    shows that orders owns every step's failure)."""
+
+    name: str
+    command: str
+    payload: Callable[[Order], dict[str, Any]]
+    undo: str
+    on_success: str = REPLY
+    on_failure: str = REPLY
+    #: Where an undo's failure goes: it cannot be undone in turn, so orders only notes it.
+    undo_on_failure: str = "orders.note_failure"
+
+
+def start(order: Order, plan: Sequence[Step]) -> Saga:
+    """Create the saga row and send the first step (inside the order's transaction)."""
+    assert order.confirm_by is not None, "the deadline is armed before the saga starts"
+    first = plan[0]
+    saga = Saga(order=order, current_step=first.name, deadline=order.confirm_by)
+    _note(saga, first.name, "sent", first.command)
+    saga.save()
+    _send(first, order, cause=None)
+    return saga
+
+
+class Next(StrEnum):
+    """What the caller must do after a reply: nothing more, cancel the order, or confirm it."""
+
+    WAIT = "wait"
+    FAILED = "failed"
+    CONFIRM = "confirm"
+
+
+def advance(order: Order, outcome: CommandOutcome, plan: Sequence[Step], *, cause: Envelope) -> tuple[Next, str]:
+    """Apply one step's reply. The caller holds the order's row lock and its transaction.
+
+    A reply for a step the saga is not waiting on (a late answer after a timeout, a duplicate)
+    changes nothing but the history: the compensation already covers that step.
+    """
+    saga = Saga.objects.select_for_update().get(order=order)
+    step = _find(plan, saga.current_step)
+    if saga.state != Saga.State.RUNNING or step is None or step.command != outcome.command:
+        _note(saga, outcome.command, "ignored", f"saga is {saga.state}, waiting on {saga.current_step or 'nothing'}")
+        saga.save()
+        return Next.WAIT, f"late reply to {outcome.command} ignored"
+    if not outcome.ok:
+        saga.failure = outcome.error or f"{step.command} failed"
+        _note(saga, step.name, "failed", saga.failure)
+        saga.save()
+        return Next.FAILED, saga.failure
+    saga.steps_done = [*saga.steps_done, step.name]
+    _note(saga, step.name, "done", "")
+    following = plan[plan.index(step) + 1 :]
+    if not following:
+        saga.save()
+        return Next.CONFIRM, f"{step.name} done"
+    saga.current_step = following[0].name
+    _note(saga, following[0].name, "sent", following[0].command)
+    saga.save()
+    _send(following[0], order, cause=cause)
+    return Next.WAIT, f"{step.name} done; {following[0].name} sent"
+
+
+def complete(order: Order, local_steps: Sequence[str]) -> None:
+    """The remote steps are done and orders ran its own (confirm, send the confirmation)."""
+    saga = Saga.objects.select_for_update().filter(order=order).first()
+    if saga is None or saga.state != Saga.State.RUNNING:
+        return
+    for name in local_steps:
+        _note(saga, name, "done", "")
+    saga.steps_done = [*saga.steps_done, *local_steps]
+    saga.state, saga.current_step = Saga.State.COMPLETED, ""
+    saga.save()
+
+
+def compensate(
+    order: Order,
+    plan: Sequence[Step],
+    *,
+    reason: str,
+    cause: Envelope | None,
+    in_flight: bool,
+    final: Saga.State = Saga.State.COMPENSATED,
+) -> list[str]:
+    """Undo every step that took effect, newest first, then record the order's own undo.
+
+    ``in_flight``: also undo the step the saga is waiting on. After a timeout or a
+    cancellation that step may still take effect, so its undo is sent now; the services make
+    an undo that arrives first refuse the late do (a released reservation, a voided payment).
+    After a reported failure the step did nothing (each is all-or-nothing), so it is not undone.
+    Returns the undo commands sent.
+    """
+    saga = Saga.objects.select_for_update().filter(order=order).first()
+    if saga is None:
+        # No record of what ran (an order from before sagas): undo every step; each undo is
+        # idempotent and harmless for a step that never took effect.
+        undone = list(reversed(plan))
+    elif saga.state in {Saga.State.COMPENSATED, Saga.State.CANCELLED}:
+        return []
+    else:
+        took_effect = set(saga.steps_done)
+        if in_flight and saga.state == Saga.State.RUNNING:
+            took_effect.add(saga.current_step)
+        undone = [step for step in reversed(plan) if step.name in took_effect]
+    for step in undone:
+        bus().commands.send(
+            step.undo,
+            order_ref(order),
+            producer=PRODUCER,
+            correlation_id=str(order.id),
+            caused_by=cause,
+            on_failure=step.undo_on_failure,
+        )
+    if saga is not None:
+        for step in undone:
+            _note(saga, step.name, "undo sent", step.undo)
+        _note(saga, "cancel_order", "done", reason)
+        _note(saga, "notify_customer", "sent", "cancellation e-mail")
+        saga.compensating, saga.state, saga.current_step = True, final, ""
+        saga.failure = saga.failure or reason
+        saga.compensations = [*saga.compensations, *(s.undo for s in undone), "cancel_order", "notify_customer"]
+        saga.save()
+    return [step.undo for step in undone]
+
+
+def stuck(saga: Saga) -> bool:
+    """Running past its deadline: the timer should have ended it. Shown in the admin."""
+    return saga.state == Saga.State.RUNNING and saga.deadline < timezone.now()
+
+
+def _send(step: Step, order: Order, *, cause: Envelope | None) -> None:
+    bus().commands.send(
+        step.command,
+        step.payload(order),
+        producer=PRODUCER,
+        correlation_id=str(order.id),
+        caused_by=cause,
+        on_success=step.on_success,
+        on_failure=step.on_failure,
+    )
+
+
+def _find(plan: Sequence[Step], name: str) -> Step | None:
+    return next((step for step in plan if step.name == name), None)
+
+
+def _note(saga: Saga, step: str, outcome: str, detail: str) -> None:
+    entry = {"at": timezone.now().isoformat(), "step": step, "outcome": outcome, "detail": detail[:300]}
+    saga.history = [*saga.history, entry]

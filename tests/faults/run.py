@@ -1,0 +1,690 @@
+"""The fault tier's machinery: the processes of one run, placing orders, waiting, checking.
+
+One run = one stoppable broker (a RabbitMQ vhost of its own, or a private Redis that persists
+every write; never the machine's shared brokers as such, since runs stop them), one worker
+process per service from the Procfile, the outbox relay as its own process, and this process
+placing orders through ``orders.services.place_order`` with the outbox (the default dispatch).
+
+``settle`` waits, bounded, until nothing is left to happen; ``check`` then compares the effects
+with what N orders must produce and returns one report row. Rows are collected in ``REPORT``,
+written to ``var/fault-report.json`` after each run, and printed as a table at the end of the
+session (tests/faults/conftest.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+import redis as redis_py
+from celery import Celery
+from django.db import connection
+from django.db.models import Count, Sum
+from django.test import override_settings
+from kombu import Connection
+
+from analytics.models import MetricRecord
+from analytics.selectors import totals
+from catalog.models import Customer, Product
+from inventory.models import Reservation
+from notifications.models import SentEmail
+from orders import services
+from orders.models import Order
+from payments.models import Authorization
+from readmodel.models import OrderSummary
+from readmodel.selectors import lag
+from readmodel.services import rebuild
+from shop.messaging import bootstrap, subscriptions
+from shop.messaging.chaos import CHAOS_ENV, DUPLICATE_SHUFFLE
+from shop.messaging.names import Kind
+from shop.messaging.relay import pending
+from shop.messaging.settings import COMMAND_QUEUES
+from shop.messaging.topology import service_queue_name
+from shop.messaging.transport import CeleryTransport, producer_app
+from shop.models import DeadLetter, EventRecord, MessageLog, OutboxMessage
+from tests.integration import brokers
+from tests.integration.conftest import purge
+from tests.integration.workers import LOG_DIR, ROOT, WorkerGroup, database_url, lock_brokers, procfile_workers
+from tests.services import in_ci, require_broker
+
+#: Orders per run. 500 is the tier's default; lower it while developing (SHOP_FAULT_ORDERS=60).
+ORDERS = int(os.environ.get("SHOP_FAULT_ORDERS", "500"))
+#: The bound on each wait for a run to settle, in seconds, counted from the last order placed.
+#: A duplicate+shuffle run settles in 140-180 s on this 2-core machine when it is busy: 420 s
+#: leaves room for a loaded CI machine while still bounding a run that is stuck.
+SETTLE_TIMEOUT = float(os.environ.get("SHOP_FAULT_SETTLE_TIMEOUT", "420"))
+#: The message log must not grow for this long (with nothing in flight) to count as settled.
+QUIET = 3.0
+#: Redis hands a killed worker's unacknowledged messages out again after this many seconds.
+VISIBILITY_TIMEOUT = 10
+#: The relay re-sends a message a caught-up consumer never handled after this many seconds
+#: (shop/messaging/redelivery.py): above the visibility timeout, so Redis restores first.
+REDELIVER_AFTER = 20
+#: The saga deadline for the orders of a run. This tier measures delivery: an order must end
+#: confirmed however long the broker was down or the workers dead. With the default deadline
+#: (120 s) a long outage would, correctly, time orders out and cancel them; the saga scenarios
+#: (tests/integration/test_saga_scenarios.py) test that, not this tier.
+SAGA_TIMEOUT = 3600
+#: Threads placing orders while the broker is down: each order's fast path first spends ~2 s per
+#: message in the publish retries (shop/messaging/transport.py PUBLISH_RETRY) before giving up.
+DOWN_PLACERS = 32
+
+#: Seconds between releasing the broker lock and taking it again for the next run.
+LOCK_COURTESY = 1.5
+
+REPORT_PATH = ROOT / "var" / "fault-report.json"
+REPORT: list[dict[str, Any]] = []
+
+CUSTOMER = "ada@example.com"  # not flagged by fraud (fraud/scoring.py)
+PRODUCT = "PROD-D"  # 4.50: QUANTITY of them stays far below the high-value and bulk rules
+QUANTITY = 2
+
+
+class StoppableBroker(Protocol):
+    @property
+    def url(self) -> str: ...
+
+    def prepare(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def start(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def require_tools(broker: str) -> None:
+    """The stoppable broker needs its server tools here, and the shared broker's node running."""
+    require_broker(broker)
+    tool = "rabbitmqctl" if broker == "amqp" else "redis-server"
+    if shutil.which(tool) is None:
+        message = f"{tool} is not installed: the {broker} fault runs cannot stop and start a broker"
+        if in_ci():
+            pytest.fail(f"{message} (CI=true: a missing service is a failure)")
+        pytest.skip(message)
+
+
+# --- Processes ------------------------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    """The worker processes and the outbox relay of one run, on one stoppable broker."""
+
+    broker_name: str
+    broker: StoppableBroker
+    workers: WorkerGroup
+    #: worker name -> the service it runs ("inventory-2" -> "inventory")
+    services: dict[str, str] = field(default_factory=dict)
+    relay: subprocess.Popen[bytes] | None = None
+    app: Celery | None = None
+
+    @property
+    def url(self) -> str:
+        return self.broker.url
+
+    def env(self) -> dict[str, str]:
+        """What WorkerGroup.spawn gives a worker; the relay gets the same."""
+        return {
+            **os.environ,
+            "CELERY_BROKER_URL": self.url,
+            "DATABASE_URL": database_url(),
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "PYTHONPATH": str(ROOT),
+        }
+
+    def start(self, extra_workers: dict[str, str]) -> None:
+        self.services = {name: name for name in procfile_workers()}
+        self.workers.start(timeout=120)
+        for name, service in extra_workers.items():
+            self.workers.spawn(name, service)
+            self.services[name] = service
+        self.workers.wait_ready(list(extra_workers), timeout=120)
+        log = (LOG_DIR / f"{self.workers.broker}-relay.log").open("wb")
+        self.relay = subprocess.Popen(
+            [sys.executable, "manage.py", "relay_outbox", "--interval", "0.2"],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill_workers(self) -> list[str]:
+        """kill -9 every worker's process group (the main process and its prefork children)."""
+        names = list(self.workers.processes)
+        for proc in self.workers.processes.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        for proc in self.workers.processes.values():
+            proc.wait(timeout=30)
+        return names
+
+    def restart_workers(self, names: Sequence[str]) -> None:
+        for name in names:
+            self.workers.spawn(name, self.services[name])
+        self.workers.wait_ready(list(names), timeout=120)
+
+    def stop(self) -> None:
+        if self.relay is not None and self.relay.poll() is None:
+            os.killpg(self.relay.pid, signal.SIGTERM)
+            try:
+                self.relay.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.relay.pid, signal.SIGKILL)
+                self.relay.wait()
+        self.workers.stop()
+
+    def diagnose(self) -> str:
+        """Which processes are not running any more, with the end of their logs."""
+        dead = {
+            name: self.workers.log_path(name)
+            for name, proc in self.workers.processes.items()
+            if proc.poll() is not None
+        }
+        if self.relay is None or self.relay.poll() is not None:
+            dead["relay"] = LOG_DIR / f"{self.workers.broker}-relay.log"
+        if not dead:
+            return f"every process is running (logs: {LOG_DIR}/{self.workers.broker}-*.log)"
+        return "\n".join(
+            f"{name} is not running (exit {self._exit(name)}); end of {path}:\n{log_tail(path, 1500)}"
+            for name, path in dead.items()
+        )
+
+    def _exit(self, name: str) -> int | None:
+        proc = self.relay if name == "relay" else self.workers.processes.get(name)
+        return None if proc is None else proc.poll()
+
+
+def empty_broker(url: str) -> None:
+    """Nothing from an earlier run may reach this one: flush the private Redis (queues and its
+    unacked hash), or purge every queue of the vhost (its consumers are gone by now)."""
+    if url.startswith("redis"):
+        redis_py.Redis.from_url(url).flushdb()
+        return
+    app = producer_app(url)
+    try:
+        purge(app)
+    finally:
+        app.close()
+
+
+@contextlib.contextmanager
+def stack(
+    broker_name: str, *, name: str, chaos: bool = False, extra_workers: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """Lock the machine's brokers, bring up the stoppable broker, the workers and the relay, and
+    wire this process's buses to that broker; undo all of it afterwards, whatever happened.
+
+    ``name`` names the run's logs, var/test-workers/faults-<name>-<broker>-<worker>.log, which stay."""
+    require_tools(broker_name)
+    lock = lock_brokers()
+    broker: StoppableBroker = brokers.RabbitMQ() if broker_name == "amqp" else brokers.PersistentRedis()
+    saved = {key: os.environ.get(key) for key in ("SHOP_REDIS_VISIBILITY_TIMEOUT", "SHOP_REDELIVER_AFTER", CHAOS_ENV)}
+    os.environ["SHOP_REDIS_VISIBILITY_TIMEOUT"] = str(VISIBILITY_TIMEOUT)
+    os.environ["SHOP_REDELIVER_AFTER"] = str(REDELIVER_AFTER)
+    if chaos:
+        os.environ[CHAOS_ENV] = DUPLICATE_SHUFFLE
+    else:
+        os.environ.pop(CHAOS_ENV, None)
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{name} {broker_name}".lower()).strip("-")
+    run = Stack(broker_name, broker, WorkerGroup(f"faults-{slug}", broker.url))
+    try:
+        broker.prepare()
+        empty_broker(broker.url)
+        run.start(extra_workers or {})
+        run.app = producer_app(broker.url)
+        # Enough producer connections for the threads that place orders while the broker is down.
+        run.app.conf.broker_pool_limit = DOWN_PLACERS + 4
+        bootstrap.configure(transport=CeleryTransport(run.app))
+        with override_settings(SHOP_SAGA_TIMEOUT=SAGA_TIMEOUT):  # this process places the orders
+            yield run
+    finally:
+        try:
+            run.stop()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            bootstrap.configure()
+            if run.app is not None:
+                run.app.close()
+            broker.close()
+            os.close(lock)
+            # Other runs on this machine poll for the lock every 0.5 s: let one of them have it
+            # before this session's next run takes it again.
+            time.sleep(LOCK_COURTESY)
+
+
+class Background(threading.Thread):
+    """A fault injected while this process keeps placing orders; ``join`` re-raises its error."""
+
+    def __init__(self, name: str, action: Callable[[], None]) -> None:
+        super().__init__(name=name, daemon=True)
+        self.action = action
+        self.error: BaseException | None = None
+        self.seconds = 0.0
+
+    def run(self) -> None:
+        started = time.monotonic()
+        try:
+            self.action()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread in join()
+            self.error = exc
+        finally:
+            self.seconds = time.monotonic() - started
+
+    def finish(self, timeout: float = 300) -> float:
+        self.join(timeout)
+        if self.is_alive():
+            raise AssertionError(f"{self.name} did not finish in {timeout}s")
+        if self.error is not None:
+            raise AssertionError(f"{self.name} failed: {self.error!r}") from self.error
+        return self.seconds
+
+
+# --- Orders ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Catalog:
+    customer_id: int
+    product_id: int
+    quantity: int
+    start_stock: int
+
+
+def prepare_catalog(orders: int, *, sku: str = PRODUCT, quantity: int = QUANTITY, stock: int | None = None) -> Catalog:
+    """The customer, and the product with a known stock (enough for every order unless given)."""
+    start = stock if stock is not None else orders * quantity + 100
+    Product.objects.filter(sku=sku).update(stock=start)
+    return Catalog(
+        customer_id=Customer.objects.get(email=CUSTOMER).pk,
+        product_id=Product.objects.get(sku=sku).pk,
+        quantity=quantity,
+        start_stock=start,
+    )
+
+
+def place_orders(count: int, *, mode: str, catalog: Catalog, threads: int = 1) -> list[uuid.UUID]:
+    """Place ``count`` orders; with ``threads`` > 1, concurrently, one DB connection per order."""
+
+    def one(_: int) -> uuid.UUID:
+        try:
+            items = [services.LineRequest(catalog.product_id, catalog.quantity)]
+            return services.place_order(customer_id=catalog.customer_id, items=items, mode=mode).id
+        finally:
+            if threads > 1:
+                connection.close()
+
+    if threads <= 1:
+        return [one(i) for i in range(count)]
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="place") as pool:
+        return list(pool.map(one, range(count)))
+
+
+# --- Waiting until nothing is left to happen -------------------------------------------------
+
+
+def in_flight(order_ids: Sequence[uuid.UUID] | None = None) -> Counter[str]:
+    """Messages sent that a consumer has not finished with yet, as "name -> service" counts.
+
+    A command is finished once its one handler logged it (handled, failed, duplicate, dead
+    letter); an event once every service subscribing to it did. Events nobody subscribes to
+    (inventory.released) are finished when sent. With ``order_ids``, only the messages those
+    orders caused count: a database that also holds messages nobody will consume (the
+    benchmarks' producer-cost phase) would otherwise never look settled.
+    """
+    table = subscriptions.table()
+    log = MessageLog.objects.all()
+    if order_ids is not None:
+        log = log.filter(correlation_id__in=[str(pk) for pk in order_ids])
+    done = set(log.exclude(status=MessageLog.Status.SENT).values_list("message_id", "service"))
+    done_ids = {message_id for message_id, _ in done}
+    waiting: Counter[str] = Counter()
+    sent = log.filter(status=MessageLog.Status.SENT).values_list("message_id", "kind", "name")
+    for message_id, kind, name in sent:
+        if kind == Kind.COMMAND.value:
+            if message_id not in done_ids:
+                waiting[f"{name} (command)"] += 1
+            continue
+        for service in table.get(name, []):
+            if (message_id, service) not in done:
+                waiting[f"{name} -> {service}"] += 1
+    return waiting
+
+
+def queue_depths(url: str) -> dict[str, int]:
+    """Messages the broker still holds: ready in each queue, and (Redis) delivered but unacked."""
+    names = sorted(set(COMMAND_QUEUES.values())) + [service_queue_name(s) for s in subscriptions.services()]
+    if url.startswith("redis"):
+        client = redis_py.Redis.from_url(url)
+        depths = {name: int(client.llen(name)) for name in names}
+        depths["(unacked)"] = int(client.hlen("unacked"))
+        return depths
+    depths = {}
+    with Connection(url, connect_timeout=5) as conn:
+        channel: Any = conn.channel()  # an amqp channel; kombu's stubs only know StdChannel
+        try:
+            for name in names:
+                depths[name] = int(channel.queue_declare(queue=name, passive=True).message_count)
+        finally:
+            channel.close()
+    return depths
+
+
+@dataclass
+class Snapshot:
+    statuses: dict[str, int]
+    outbox_pending: int
+    waiting: Counter[str]
+    log_rows: int
+    queues: dict[str, int]
+    broker_error: str = ""
+
+    def done(self, final: set[str], expected: int) -> bool:
+        return (
+            sum(n for status, n in self.statuses.items() if status in final) == expected
+            and not self.outbox_pending
+            and not self.waiting
+            and not self.broker_error
+            and not any(self.queues.values())
+        )
+
+    def describe(self) -> str:
+        busy = {name: n for name, n in self.queues.items() if n}
+        return (
+            f"orders by status: {self.statuses}\n"
+            f"outbox pending: {self.outbox_pending}\n"
+            f"in flight: {dict(self.waiting.most_common(12)) or 'nothing'}\n"
+            f"message log rows: {self.log_rows}\n"
+            f"broker still holds: {busy or 'nothing'}{' (' + self.broker_error + ')' if self.broker_error else ''}\n"
+            f"dead letters: {DeadLetter.objects.count()}"
+        )
+
+
+def snapshot(order_ids: Sequence[uuid.UUID], url: str, *, only_these_orders: bool = False) -> Snapshot:
+    statuses = dict(
+        Order.objects.filter(pk__in=order_ids).values_list("status").annotate(n=Count("pk")).values_list("status", "n")
+    )
+    missing = len(order_ids) - sum(statuses.values())
+    if missing:
+        statuses["(missing)"] = missing
+    try:
+        queues, error = queue_depths(url), ""
+    except Exception as exc:  # noqa: BLE001 - a broker still coming back is "not settled", not a crash
+        queues, error = {}, f"{type(exc).__name__}: {exc}"
+    waiting = in_flight(order_ids if only_these_orders else None)
+    return Snapshot(statuses, pending(), waiting, MessageLog.objects.count(), queues, error)
+
+
+def settle(
+    order_ids: Sequence[uuid.UUID],
+    *,
+    url: str,
+    final: set[str],
+    label: str,
+    timeout: float = SETTLE_TIMEOUT,
+    diagnose: Callable[[], str] | None = None,
+    quiet: float = QUIET,
+    poll: float = 0.5,
+    only_these_orders: bool = False,
+) -> float:
+    """Wait until every order is in a final state, the outbox is empty, every message sent was
+    handled by each consumer it was for, the broker holds nothing, and the message log has not
+    grown for ``quiet`` seconds. Bounded: fails with what was still outstanding. Returns seconds.
+    (The benchmarks use it too, with a shorter quiet: bench/modes.py.)"""
+    started = time.monotonic()
+    deadline = started + timeout
+    last_rows, quiet_since = -1, started
+    while True:
+        snap = snapshot(order_ids, url, only_these_orders=only_these_orders)
+        now = time.monotonic()
+        if snap.log_rows != last_rows:
+            last_rows, quiet_since = snap.log_rows, now
+        if snap.done(final, len(order_ids)) and now - quiet_since >= quiet:
+            return now - started
+        if now > deadline:
+            raise AssertionError(
+                f"[{label}] did not settle in {timeout:.0f}s:\n{snap.describe()}\n{diagnose() if diagnose else ''}"
+            )
+        time.sleep(poll)
+
+
+# --- Checking the effects -------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    fault: str
+    mode: str
+    broker: str
+    orders: int
+    lost: int
+    double_applied: int
+    dead_lettered: int
+    duplicates_skipped: int
+    redelivered: int
+    seconds: float
+    details: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def summaries() -> dict[str, tuple[Any, ...]]:
+    return {
+        str(row.order_id): (
+            row.customer_name,
+            row.item_count,
+            row.total,
+            row.currency,
+            row.status,
+            row.placed_at,
+            row.shipped_at,
+            row.flagged,
+            row.risk_score,
+        )
+        for row in OrderSummary.objects.all()
+    }
+
+
+def check(
+    *, fault: str, mode: str, broker: str, order_ids: Sequence[uuid.UUID], catalog: Catalog, seconds: float
+) -> Row:
+    """What N confirmed orders must have produced, exactly once each."""
+    n = len(order_ids)
+    ids = set(order_ids)
+    orders = Order.objects.filter(pk__in=ids)
+    confirmed = set(orders.filter(status=Order.Status.CONFIRMED).values_list("pk", flat=True))
+    problems: list[str] = []
+
+    # Effects per order: reservation, revenue and items sold, one confirmation email.
+    reservations = Counter(
+        Reservation.objects.filter(status=Reservation.Status.RESERVED).values_list("order_id", flat=True)
+    )
+    reserved_qty = sum(
+        int(item["quantity"])
+        for items in Reservation.objects.filter(status=Reservation.Status.RESERVED).values_list("items", flat=True)
+        for item in items
+    )
+    metrics = Counter(MetricRecord.objects.values_list("name", "order_id"))
+    emails = Counter(SentEmail.objects.filter(template="order-confirmation").values_list("order_id", flat=True))
+    authorized = set(
+        Authorization.objects.filter(status=Authorization.Status.AUTHORIZED).values_list("order_id", flat=True)
+    )
+    cancellations = SentEmail.objects.filter(template="order-cancelled").count()
+    stream_lengths: Counter[str] = Counter(EventRecord.objects.values_list("stream_id", flat=True))
+    summary_status = dict(OrderSummary.objects.values_list("order_id", "status"))
+
+    lost_orders = {
+        "missing": n - orders.count(),
+        "not confirmed": n - len(confirmed),
+        "no reservation": sum(1 for pk in ids if not reservations[pk]),
+        "no revenue": sum(1 for pk in ids if not metrics[(MetricRecord.Name.REVENUE.value, pk)]),
+        "no items sold": sum(1 for pk in ids if not metrics[(MetricRecord.Name.ITEMS_SOLD.value, pk)]),
+        "no confirmation email": sum(1 for pk in ids if not emails[pk]),
+        "no payment authorized": sum(1 for pk in ids if pk not in authorized),
+    }
+    if mode == "event":
+        lost_orders["no summary confirmed"] = sum(1 for pk in ids if summary_status.get(pk) != "confirmed")
+        lost_orders["event stream short"] = sum(1 for pk in ids if stream_lengths[str(pk)] < 2)
+    incomplete = {
+        pk
+        for pk in ids
+        if pk not in confirmed
+        or not reservations[pk]
+        or not metrics[(MetricRecord.Name.REVENUE.value, pk)]
+        or not emails[pk]
+        or pk not in authorized
+        or (mode == "event" and (summary_status.get(pk) != "confirmed" or stream_lengths[str(pk)] < 2))
+    }
+
+    product = Product.objects.get(pk=catalog.product_id)
+    stock_drop = catalog.start_stock - product.stock
+    revenue = totals()[MetricRecord.Name.REVENUE.value]
+    items_sold = totals()[MetricRecord.Name.ITEMS_SOLD.value]
+    confirmed_total = orders.filter(status=Order.Status.CONFIRMED).aggregate(s=Sum("total"))["s"] or Decimal("0")
+    doubles = {
+        "extra confirmation emails": sum(count - 1 for count in emails.values() if count > 1),
+        "extra metric rows": sum(count - 1 for count in metrics.values() if count > 1),
+        "extra reservations": sum(count - 1 for count in reservations.values() if count > 1),
+        "stock taken beyond reservations": max(0, stock_drop - reserved_qty),
+        "extra events in streams": sum(max(0, count - 2) for count in stream_lengths.values()),
+        "cancellation emails": cancellations,
+    }
+
+    if product.stock != catalog.start_stock - reserved_qty:
+        problems.append(f"stock {product.stock} != start {catalog.start_stock} - reserved {reserved_qty}")
+    if product.stock != catalog.start_stock - n * catalog.quantity:
+        problems.append(f"stock {product.stock} != start {catalog.start_stock} - {n} × {catalog.quantity}")
+    if revenue != confirmed_total:
+        problems.append(f"revenue {revenue} != sum of confirmed orders' totals {confirmed_total}")
+    if items_sold != Decimal(len(confirmed) * catalog.quantity):
+        problems.append(f"items sold {items_sold} != {len(confirmed)} confirmed × {catalog.quantity}")
+    if sum(emails.values()) != len(confirmed):
+        problems.append(f"{sum(emails.values())} confirmation emails for {len(confirmed)} confirmed orders")
+
+    read_model_equal: bool | None = None
+    if mode == "event":
+        lag_pending = lag()["pending_events"]
+        live = summaries()
+        report = rebuild()
+        rebuilt = summaries()
+        read_model_equal = live == rebuilt
+        if lag_pending:
+            problems.append(f"the projector is {lag_pending} events behind the store")
+        if not read_model_equal:
+            differing = sorted(k for k in live.keys() | rebuilt.keys() if live.get(k) != rebuilt.get(k))
+            problems.append(
+                f"read model differs from a fresh rebuild ({report.events} events) in {len(differing)} orders, "
+                f"e.g. {differing[:3]}: live {[live.get(k) for k in differing[:1]]} "
+                f"rebuilt {[rebuilt.get(k) for k in differing[:1]]}"
+            )
+
+    dead = DeadLetter.objects.count()
+    lost = len(incomplete)
+    double_applied = sum(doubles.values())
+    if lost:
+        problems.append(f"{lost} orders lost or incomplete: { {k: v for k, v in lost_orders.items() if v} }")
+    if double_applied:
+        problems.append(f"effects applied more than once: { {k: v for k, v in doubles.items() if v} }")
+    if dead:
+        reasons = Counter(DeadLetter.objects.values_list("consumer", "message_type", "reason"))
+        problems.append(f"{dead} dead letters: {reasons.most_common(5)}")
+
+    statuses = Counter(MessageLog.objects.values_list("status", flat=True))
+    row = Row(
+        fault=fault,
+        mode=mode,
+        broker=broker,
+        orders=n,
+        lost=lost,
+        double_applied=double_applied,
+        dead_lettered=dead,
+        duplicates_skipped=statuses[MessageLog.Status.DUPLICATE],
+        redelivered=redelivered(),
+        seconds=round(seconds, 1),
+        details={
+            "start_stock": catalog.start_stock,
+            "final_stock": product.stock,
+            "reserved_quantity": reserved_qty,
+            "revenue": str(revenue),
+            "confirmed_total": str(confirmed_total),
+            "confirmation_emails": sum(emails.values()),
+            "read_model_equals_rebuild": read_model_equal,
+            "message_log": dict(statuses),
+            "lost_breakdown": lost_orders,
+            "double_breakdown": doubles,
+        },
+        problems=problems,
+    )
+    return row
+
+
+def redelivered() -> int:
+    """Copies the relay re-sent to a consumer that never got a message (shop/messaging/redelivery.py)."""
+    return int(OutboxMessage.objects.aggregate(n=Sum("redeliveries"))["n"] or 0)
+
+
+def record(row: Row) -> None:
+    """Keep the row for the session's table and rewrite var/fault-report.json with every row so far."""
+    REPORT.append(asdict(row))
+    REPORT_PATH.parent.mkdir(parents=True, exist_ok=True)
+    REPORT_PATH.write_text(json.dumps(REPORT, indent=2, default=str) + "\n")
+
+
+def table(rows: Sequence[dict[str, Any]]) -> list[str]:
+    headers = [
+        "fault",
+        "mode",
+        "broker",
+        "orders",
+        "lost",
+        "double-applied",
+        "dead-lettered",
+        "dups skipped",
+        "redelivered",
+        "s",
+    ]
+    keys = [
+        "fault",
+        "mode",
+        "broker",
+        "orders",
+        "lost",
+        "double_applied",
+        "dead_lettered",
+        "duplicates_skipped",
+        "redelivered",
+    ]
+    body = [[str(row.get(k, "")) for k in keys] + [f"{row['seconds']:.1f}"] for row in rows]
+    widths = [max(len(h), *(len(line[i]) for line in body)) for i, h in enumerate(headers)]
+
+    def fmt(cells: Sequence[str]) -> str:
+        return " | ".join(
+            c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    return [fmt(headers), "-+-".join("-" * w for w in widths), *(fmt(line) for line in body)]
+
+
+def log_tail(path: Path, chars: int = 2000) -> str:
+    return path.read_text(errors="replace")[-chars:] if path.exists() else f"(no {path})"
