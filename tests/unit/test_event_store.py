@@ -95,6 +95,38 @@ def test_streams_are_numbered_independently_and_read_all_follows_positions() -> 
 
 
 @pytest.mark.django_db
+def test_iter_all_reads_across_pages_in_position_order() -> None:
+    a, b = new_stream(), new_stream()
+    start = store.head_position()
+    store.append(a, [paid(a, "card"), paid(a, "cash")], expected_version=0)
+    store.append(b, [paid(b, "iou")], expected_version=0)
+    store.append(a, [paid(a, "gift"), paid(a, "bank")], expected_version=2)
+
+    paged = list(store.iter_all(after_position=start, page_size=2))
+
+    assert [(e.stream_id, e.version, e.data["method"]) for e in paged] == [
+        (a, 1, "card"),
+        (a, 2, "cash"),
+        (b, 1, "iou"),
+        (a, 3, "gift"),
+        (a, 4, "bank"),
+    ]
+    assert paged == store.read_all(after_position=start)
+
+
+@pytest.mark.django_db
+def test_reads_decode_rows_exactly_as_the_model_does(stream: str) -> None:
+    """Reads skip the ORM (for replay speed); what they return must not differ from the model."""
+    store.append(stream, [paid(stream)], expected_version=0)
+    (record,) = EventRecord.objects.filter(stream_id=stream)
+
+    (read,) = store.read_stream(stream)
+
+    assert read == store.to_stored(record)
+    assert read.recorded_at.utcoffset() is not None, "recorded_at must come back aware, as the model's does"
+
+
+@pytest.mark.django_db
 def test_stored_metadata_comes_from_the_envelope(stream: str) -> None:
     cause = paid(stream)
     envelope = cause.caused(
