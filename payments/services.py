@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -51,15 +52,8 @@ def note_stock_reserved(order_id: uuid.UUID) -> Authorization:
     """Event mode: the stock is reserved. Returns the row, ``requested`` if the order is known
     (ready to decide) or ``awaiting_order`` if ``order.placed`` has not reached payments yet."""
     with transaction.atomic():
-        authorization, created = Authorization.objects.select_for_update().get_or_create(
-            order_id=order_id,
-            defaults={
-                "amount": Decimal("0"),
-                "currency": "",
-                "token_last4": "",
-                "status": Authorization.Status.AWAITING_ORDER,
-                "stock_reserved": True,
-            },
+        authorization, created = _locked_or_placeholder(
+            order_id, Authorization.Status.AWAITING_ORDER, stock_reserved=True
         )
         if not created and not authorization.stock_reserved:
             authorization.stock_reserved = True
@@ -116,15 +110,7 @@ def void(order_id: uuid.UUID) -> bool:
     an authorization arriving after it is refused rather than granted and never released.
     """
     with transaction.atomic():
-        authorization, created = Authorization.objects.select_for_update().get_or_create(
-            order_id=order_id,
-            defaults={
-                "amount": Decimal("0"),
-                "currency": "",
-                "token_last4": "",
-                "status": Authorization.Status.VOIDED,
-            },
-        )
+        authorization, created = _locked_or_placeholder(order_id, Authorization.Status.VOIDED)
         live = (Authorization.Status.AUTHORIZED, Authorization.Status.REQUESTED, Authorization.Status.AWAITING_ORDER)
         if created or authorization.status not in live:
             return False
@@ -140,3 +126,12 @@ def issuer_latency(token_last4: str) -> float:
     if token_last4.endswith(SLOW_SUFFIX):
         delay += float(getattr(settings, "SHOP_PAYMENT_SLOW_SECONDS", 30.0))
     return delay
+
+
+def _locked_or_placeholder(order_id: uuid.UUID, status: str, **fields: Any) -> tuple[Authorization, bool]:
+    """The order's row, locked; or, when a message arrives before ``order.placed`` told payments
+    the amount, a new row in ``status`` that holds no money yet. True if it was created."""
+    return Authorization.objects.select_for_update().get_or_create(
+        order_id=order_id,
+        defaults={"amount": Decimal("0"), "currency": "", "token_last4": "", "status": status, **fields},
+    )
