@@ -4,6 +4,18 @@
 real worker process per service, from the Procfile, against the real broker and the test
 database. The test process publishes through a producer app for that broker, wired in at the
 composition root.
+
+One broker's consumers at a time. Every group runs an outbox relay, and every relay sweeps the
+one test database: while the Redis group was still up, its relay now and then claimed a row
+that a RabbitMQ test had just committed, before that test's own fast path did, and published it
+to Redis, where the Redis group's inventory worker handled it (the "third consumer" of the
+competing-consumers test, seen only on a loaded CI machine). So starting one broker's group
+stops any other, and the tests are ordered by broker (memory, then Redis, then RabbitMQ) so
+each group starts once per run. Tests that use no group run first, with none running.
+
+The real brokers' tests carry the marker ``real_brokers``: ``make test`` runs them in the
+PostgreSQL tier, the deployment with several worker processes; the ``memory`` ones run in the
+SQLite tier, the embedded default.
 """
 
 from __future__ import annotations
@@ -11,6 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,21 +59,56 @@ def purge(app: Any) -> None:
             bound.purge()
 
 
-def _stop_every_worker() -> None:
-    for stack in _embedded.values():
-        stack.close()
-    _embedded.clear()
-    for group in _groups.values():
-        group.stop()
-    _groups.clear()
-    if _lock:
+def _stop_every_worker(but: str | None = None) -> None:
+    """Stop the consumers (and relays) of every broker, except ``but``'s."""
+    for name in [name for name in _embedded if name != but]:
+        _embedded.pop(name).close()
+    for name in [name for name in _groups if name != but]:
+        _groups.pop(name).stop()
+    if _lock and but not in _groups:
         os.close(_lock.pop())
+
+
+def broker_of(item: pytest.Item) -> str | None:
+    """The broker a test runs on (its ``live_broker`` parameter), or None."""
+    callspec = getattr(item, "callspec", None)
+    return None if callspec is None else callspec.params.get("live_broker")
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    if broker_of(item) in {"redis", "amqp"}:
+        item.add_marker(pytest.mark.real_brokers)
+
+
+def _transactional(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    fixtures = getattr(item, "fixturenames", [])
+    return bool(marker and marker.kwargs.get("transaction")) or "transactional_db" in fixtures
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-django has put the transactional tests last
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Among this package's transactional tests: first those without a broker, then memory,
+    Redis, RabbitMQ, each in collection order; so each broker's group starts once."""
+    here = Path(__file__).parent
+    slots = [i for i, item in enumerate(items) if here in item.path.parents and _transactional(item)]
+    rank = {broker: n for n, broker in enumerate(BROKERS, start=1)}
+    ordered = sorted((items[i] for i in slots), key=lambda item: rank.get(broker_of(item) or "", 0))
+    for i, item in zip(slots, ordered, strict=True):
+        items[i] = item
 
 
 @pytest.fixture(scope="session")
 def worker_groups(django_db_setup: None, django_db_blocker: Any) -> Iterator[dict[str, WorkerGroup]]:
     yield _groups
     _stop_every_worker()
+
+
+@pytest.fixture(autouse=True)
+def _only_the_consumers_this_test_asks_for(request: pytest.FixtureRequest) -> None:
+    """A test on no broker runs with no group up (their relays would publish its outbox rows)."""
+    if "live_broker" not in request.fixturenames:
+        _stop_every_worker()
 
 
 @pytest.fixture(scope="package", autouse=True)
@@ -82,6 +130,7 @@ def live_broker(
     """The broker's workers are running and this process publishes to that broker."""
     broker: str = request.param
     url = require_broker(broker)
+    _stop_every_worker(but=broker)
     if broker == "memory":
         from shop.celery import app
         from shop.messaging.embedded import embedded_relay, embedded_worker
