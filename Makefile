@@ -30,15 +30,16 @@ export SHOP_TEST_SQLITE ?= $(CURDIR)/var/test.sqlite3
 # The PostgreSQL test database (created and dropped by pytest-django).
 export SHOP_TEST_DB_NAME ?= test_shop_flows
 
-.PHONY: help install lint test pytest demo run bench migrate clean
+.PHONY: help install lint test test-faults pytest demo run bench migrate clean
 
 # help: list the targets.
 help:
 	@cat <<'EOF'
 	make install   create $(VENV) and install the project with its dev extras
 	make lint      ruff check, ruff format --check, mypy
-	make test      install, lint, then pytest on SQLite and (if reachable) PostgreSQL
-	make pytest    only the pytest tiers, without lint
+	make test      install, lint, then the SQLite and PostgreSQL tiers (no fault tier)
+	make test-faults  the fault tier on PostgreSQL (brokers stopped, workers killed)
+	make pytest    only the SQLite and PostgreSQL tiers, without lint
 	make demo      migrate SQLite, seed the catalog and run the walkthrough (no servers needed)
 	make run       web server on 127.0.0.1:$(PORT) plus the workers (Procfile, via honcho)
 	make bench     the benchmarks on Redis and RabbitMQ with real workers: BENCHMARKS.md and plots
@@ -71,39 +72,56 @@ lint: install
 	if [ "$$status" -ne 0 ]; then echo "FAILED: lint (see above)" >&2; fi
 	exit "$$status"
 
-# test: the contract target; lint first, then the pytest tiers.
+# test: the contract target; lint first, then the pytest tiers (no fault tier: `make test-faults`).
 test: lint
 	@$(MAKE) --no-print-directory pytest
 
-# pytest: the suite on SQLite, then on PostgreSQL when it is reachable.
-# The Redis and RabbitMQ tiers skip themselves (or fail under CI=true) inside the suite.
-# pytest exits 5 when it collects no tests: a warning locally, a failure under CI=true.
+# The tiers, each one pytest run (the markers are described in pyproject.toml):
+# - SQLite: everything but the real brokers and the fault tier: unit tests, the browser tests,
+#   the comparison suite on the embedded memory:// broker. SQLite is the embedded default.
+# - PostgreSQL: the real brokers' tests (worker processes per service on Redis and RabbitMQ; the
+#   deployment with several processes is a PostgreSQL one), and the tests that depend on the
+#   database engine (marker db_engine: constraints, locks, triggers, JSON, raw SQL).
+# - faults (`make test-faults`): brokers stopped, workers killed; PostgreSQL only.
+SQLITE_TIER  := not faults and not real_brokers
+POSTGRES_TIER := not faults and (real_brokers or db_engine)
+FAULTS_TIER  := faults
+
+# Each tier prints its 15 slowest tests, and its line (name, wall time, result) is appended to
+# var/test-tiers.tsv, which .ci/run prints at the end. pytest exits 5 when it collects no tests:
+# a warning locally, a failure under CI=true.
+define TIER_FUNCTIONS
+ci() { [ "$$(printf %s "$${CI:-}" | tr '[:upper:]' '[:lower:]')" = true ]; }
+pg_reachable() { $(PY) -c "import psycopg; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; }
+tier() {  # tier NAME COMMAND...: run one tier, record and return its result
+  local name=$$1 rc=0 started=$$(date +%s) log; shift
+  log=$$(mktemp)
+  echo "==> pytest, $$name tier"
+  "$$@" --durations=15 2>&1 | tee "$$log" || rc=$${PIPESTATUS[0]}
+  local seconds=$$(( $$(date +%s) - started ))
+  local result=$$(grep -E '^=* ?(no tests ran|[0-9]+ (passed|failed|skipped|deselected|errors?))' "$$log" | tail -n 1 | tr -d '=' | sed 's/^ *//; s/ *$$//')
+  rm -f "$$log"
+  if [ "$$rc" -eq 5 ]; then
+    if ci; then echo "FAILED: $$name tier collected no tests (CI=true: that is a failure)" >&2; rc=1
+    else echo "WARNING: $$name tier collected no tests"; rc=0; fi
+  fi
+  local status=passed; [ "$$rc" -eq 0 ] || status=FAILED
+  printf '%s\t%s\t%dm%02ds\t%s\n' "$$name" "$$status" $$((seconds / 60)) $$((seconds % 60)) "$$result" >> var/test-tiers.tsv
+  summary+=("$$name: $$status in $$((seconds / 60))m$$(printf %02d $$((seconds % 60)))s ($$result)")
+  return "$$rc"
+}
+endef
+export TIER_FUNCTIONS
+
+# pytest: the SQLite tier, then the PostgreSQL tier when PostgreSQL is reachable.
+# The Redis and RabbitMQ tests skip themselves (or fail under CI=true) inside the suite.
 pytest: install
 	@mkdir -p var
-	ci() { [ "$$(printf %s "$${CI:-}" | tr '[:upper:]' '[:lower:]')" = true ]; }
-	tier() {  # tier NAME COMMAND...: run one tier, print and return its result
-	  local name=$$1 rc=0; shift
-	  echo "==> pytest, $$name tier"
-	  "$$@" || rc=$$?
-	  if [ "$$rc" -eq 5 ]; then
-	    if ci; then echo "FAILED: $$name tier collected no tests (CI=true: that is a failure)" >&2; return 1; fi
-	    echo "WARNING: $$name tier collected no tests"; return 0
-	  fi
-	  return "$$rc"
-	}
+	eval "$$TIER_FUNCTIONS"
 	summary=() failed=0
-	if tier SQLite env -u DATABASE_URL $(PY) -m pytest -m "not faults" $(PYTEST_ARGS); then summary+=("SQLite: passed")
-	else summary+=("SQLite: FAILED"); failed=1; fi
-	if $(PY) -c "import psycopg; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; then
-	  # The browser tests already ran on SQLite; they drive pages, not the database engine.
-	  if tier PostgreSQL env DATABASE_URL='$(PG_TEST_URL)' $(PY) -m pytest -m "not faults and not browser" $(PYTEST_ARGS); then
-	    summary+=("PostgreSQL: passed")
-	  else summary+=("PostgreSQL: FAILED"); failed=1; fi
-	  # The fault tier (pytest -m faults): real processes, brokers stopped and restarted; several
-	  # worker processes share one database, so it runs on PostgreSQL only.
-	  if tier "faults (PostgreSQL)" env DATABASE_URL='$(PG_TEST_URL)' $(PY) -m pytest -m faults $(PYTEST_ARGS); then
-	    summary+=("faults: passed")
-	  else summary+=("faults: FAILED"); failed=1; fi
+	tier SQLite env -u DATABASE_URL $(PY) -m pytest -m "$(SQLITE_TIER)" $(PYTEST_ARGS) || failed=1
+	if pg_reachable; then
+	  tier PostgreSQL env DATABASE_URL='$(PG_TEST_URL)' $(PY) -m pytest -m "$(POSTGRES_TIER)" $(PYTEST_ARGS) || failed=1
 	elif ci; then
 	  echo "FAILED: PostgreSQL tier (PostgreSQL not reachable at $(PG_HOST):$(PG_PORT); CI=true: a missing service is a failure)" >&2
 	  summary+=("PostgreSQL: FAILED (not reachable)"); failed=1
@@ -111,7 +129,25 @@ pytest: install
 	  echo "SKIPPED: PostgreSQL tier (PostgreSQL not reachable at $(PG_HOST):$(PG_PORT))"
 	  summary+=("PostgreSQL: SKIPPED (not reachable)")
 	fi
-	echo "==> pytest tiers: $$(IFS=';'; echo "$${summary[*]}" | sed 's/;/; /g')"
+	echo "==> pytest tiers:"; printf '    %s\n' "$${summary[@]}"
+	exit "$$failed"
+
+# test-faults: the fault tier (pytest -m faults): real worker processes and relays while brokers
+# are stopped and restarted and workers killed. Several processes write one database at once, so
+# it runs on PostgreSQL only.
+test-faults: install
+	@mkdir -p var
+	eval "$$TIER_FUNCTIONS"
+	summary=() failed=0
+	if pg_reachable; then
+	  tier faults env DATABASE_URL='$(PG_TEST_URL)' $(PY) -m pytest -m "$(FAULTS_TIER)" $(PYTEST_ARGS) || failed=1
+	elif ci; then
+	  echo "FAILED: fault tier (PostgreSQL not reachable at $(PG_HOST):$(PG_PORT); CI=true: a missing service is a failure)" >&2
+	  exit 1
+	else
+	  echo "SKIPPED: fault tier (PostgreSQL not reachable at $(PG_HOST):$(PG_PORT))"; exit 0
+	fi
+	echo "==> pytest tiers:"; printf '    %s\n' "$${summary[@]}"
 	exit "$$failed"
 
 # demo: the serverless tour on SQLite and the in-process memory:// broker.

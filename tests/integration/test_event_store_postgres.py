@@ -29,6 +29,7 @@ from shop.models import EventRecord
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.django_db(transaction=True),
+    pytest.mark.db_engine,
     pytest.mark.skipif(connection.vendor != "postgresql", reason="commit order vs position order is PostgreSQL's"),
 ]
 

@@ -30,7 +30,7 @@ from tests.integration.conftest import purge
 from tests.lost_messages import place_and_lose, take_ready
 from tests.services import REDIS_URL, in_ci, require_broker
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True), pytest.mark.real_brokers]
 
 
 @pytest.fixture(params=["redis", "amqp"])

@@ -18,7 +18,7 @@ from shop.messaging.topology import service_queue
 from shop.messaging.transport import CeleryTransport, producer_app
 from tests.services import REDIS_URL, require_broker
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.real_brokers]
 
 SERVICES = ["inventory", "analytics", "fraud"]
 

@@ -28,6 +28,8 @@ from shop.messaging.names import Kind
 from shop.models import DeadLetter, EventRecord, InboxEntry, InjectedFault, MessageLog
 from tests.fakes import RecordingTransport
 
+pytestmark = pytest.mark.db_engine
+
 PROJECT_APPS = {"shop", "catalog", "orders", "inventory", "analytics", "fraud", "notifications", "readmodel"}
 
 

@@ -29,7 +29,7 @@ from shop.walkthrough.scenarios import Run, Scenario, play
 from shop.walkthrough.summary import PRODUCER
 from tests.fakes import RecordingTransport
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.db_engine]
 
 ADA = Scenario("Ada", "a normal order", "ada@example.com", (("PROD-A", 2),))
 GRACE = Scenario("Grace", "a normal order", "grace@example.com", (("PROD-B", 1),))

@@ -21,6 +21,8 @@ from orders.models import Order
 from orders.services import MAX_QUANTITY
 from tests.fakes import RecordingTransport
 
+pytestmark = pytest.mark.db_engine
+
 CaptureCallbacks = Callable[..., AbstractContextManager[list[Callable[[], Any]]]]
 
 UNKNOWN_ID = 999_999

@@ -37,6 +37,8 @@ from orders.services import LineRequest, place_order
 from shop.api import api
 from tests.fakes import RecordingTransport
 
+pytestmark = pytest.mark.db_engine
+
 # Modest and reproducible: 200 examples per endpoint; derandomized under CI so a run is repeatable
 # (locally each run explores new inputs). No example database: nothing is written to the tree.
 FUZZ = settings(

@@ -21,7 +21,7 @@ ORDER_ID = str(uuid.uuid4())
 RESERVE = {"order_id": ORDER_ID, "items": [{"product_id": 1, "quantity": 2}]}
 CANCELLED = {"order_id": ORDER_ID, "user_id": 1, "reason": "changed my mind", "cancelled_at": "2025-01-01T00:00:00Z"}
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.db_engine]
 
 
 def test_sending_an_event_as_a_command_says_to_publish_it(recorded: RecordingTransport) -> None:

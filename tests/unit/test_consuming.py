@@ -23,7 +23,7 @@ from shop.messaging.retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
 from shop.models import DeadLetter, InboxEntry, MessageLog
 from tests.fakes import RecordingTransport
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.db_engine]
 
 QUEUE = "inventory.events"
 Raw = dict[str, Any]

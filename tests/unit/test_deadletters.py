@@ -34,7 +34,7 @@ from shop.models import DeadLetter, InboxEntry, MessageLog
 from tests import poison
 from tests.fakes import RecordingTransport
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.db_engine]
 
 TIMEOUT = 30.0
 

@@ -23,6 +23,8 @@ from shop.models import EventRecord
 from shop.models.eventstore import ImmutableEventError
 from tests.fakes import RecordingTransport
 
+pytestmark = pytest.mark.db_engine
+
 WHEN = "2025-01-01T12:00:00+00:00"
 
 

@@ -34,6 +34,8 @@ from shop.messaging.names import Kind
 from shop.models import DeadLetter, EventRecord, InboxEntry, MessageLog
 from tests.fakes import RecordingTransport
 
+pytestmark = pytest.mark.db_engine
+
 PLACED_AT = "2024-03-01T09:30:00+00:00"
 
 

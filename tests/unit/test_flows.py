@@ -18,7 +18,7 @@ from shop.messaging.names import Kind
 from shop.models import MessageLog
 from tests.fakes import RecordingTransport
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.db_engine]
 
 ENVELOPE_FIELDS = {"id", "type", "version", "occurred_at", "correlation_id", "causation_id", "producer", "data"}
 

@@ -23,6 +23,8 @@ from orders.models import IdempotencyKey, Order
 from orders.services import LineRequest, place_order
 from tests.fakes import RecordingTransport
 
+pytestmark = pytest.mark.db_engine
+
 CaptureCallbacks = Callable[..., AbstractContextManager[list[Callable[[], Any]]]]
 
 HEADER = "Idempotency-Key"

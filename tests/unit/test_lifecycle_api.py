@@ -22,6 +22,8 @@ from shop.messaging.names import Kind
 from tests.fakes import RecordingTransport
 from tests.unit.test_api import CaptureCallbacks, only_error, place, post, product_id
 
+pytestmark = pytest.mark.db_engine
+
 NO_HISTORY = "command mode overwrites the order row in place; no history exists to replay"
 
 #: The lesson's journey, after the order is placed and its stock reserved.

@@ -31,7 +31,7 @@ from shop.messaging.names import Kind
 from shop.models import OutboxMessage
 from tests.fakes import RecordingTransport
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_engine]
 
 GOOD = "tok_4242"
 DECLINED = "tok_0002"

@@ -41,6 +41,8 @@ from shop.messaging.subscriptions import subscriptions_for, table
 from shop.models import EventRecord, MessageLog
 from tests.fakes import RecordingTransport
 
+pytestmark = pytest.mark.db_engine
+
 transactional = pytest.mark.django_db(transaction=True)
 
 SUMMARY_FIELDS = [

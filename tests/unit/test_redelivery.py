@@ -24,7 +24,7 @@ from shop.messaging.topology import service_queue_name
 from shop.models import OutboxMessage
 from tests.lost_messages import handled_by, place_and_lose, take_ready
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.db_engine]
 
 
 @pytest.fixture

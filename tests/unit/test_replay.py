@@ -25,6 +25,8 @@ from tests.fakes import RecordingTransport
 from tests.unit.test_api import CaptureCallbacks, place, post
 from tests.unit.test_lifecycle_api import advance, reserve
 
+pytestmark = pytest.mark.db_engine
+
 #: The lesson's ``orderEvents``, as it writes them.
 LESSON_EVENTS: list[dict[str, Any]] = [
     {"type": "OrderPlaced", "data": {"total": 49.99}, "timestamp": "10:00"},

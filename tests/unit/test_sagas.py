@@ -28,7 +28,7 @@ from shop.messaging.relay import pending, timers
 from shop.models import OutboxMessage
 from tests.fakes import RecordingTransport
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.db_engine]
 
 
 def place(mode: str, token: str | None = None) -> Order:

@@ -17,7 +17,7 @@ from orders.models import Order
 from orders.services import LineRequest, place_order
 from shop.contracts.common import PricedLine, StockLine
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_engine]
 
 
 def product(sku: str) -> Product:
