@@ -12,10 +12,13 @@ from catalog.models import Customer, Product
 from orders import services
 from orders.models import Order
 from shop.messaging import subscriptions
-from shop.models import MessageLog
+from shop.messaging.names import Kind
+from shop.messaging.relay import due
+from shop.models import MessageLog, OutboxMessage
 
 TIMEOUT = 30.0
-QUIET = 0.6
+#: How long a flow's message log must stay unchanged, on top of nothing being in flight.
+QUIET = 0.2
 
 
 @dataclass
@@ -39,19 +42,29 @@ class Flow:
             time.sleep(0.05)
 
     def settle(self, order_id: uuid.UUID, timeout: float = TIMEOUT) -> Order:
-        """Wait until the order's message log stops growing: every consequence has landed."""
+        """Wait until every consequence of the order has landed (see ``settle_all``)."""
+        return self.settle_all([order_id], timeout)[0]
+
+    def settle_all(self, order_ids: list[uuid.UUID], timeout: float = TIMEOUT) -> list[Order]:
+        """Wait until nothing the orders caused is left to happen: no message of theirs waits in
+        the outbox, every one sent was handled by each consumer it was for, and their message
+        log has not grown for ``QUIET`` seconds (a margin, not the test: the first two say it)."""
+        correlation_ids = [str(order_id) for order_id in order_ids]
         deadline = time.monotonic() + timeout
         last, quiet_since = -1, time.monotonic()
         while True:
-            count = MessageLog.objects.filter(correlation_id=str(order_id)).count()
+            count = MessageLog.objects.filter(correlation_id__in=correlation_ids).count()
             now = time.monotonic()
             if count != last:
                 last, quiet_since = count, now
-            elif count and now - quiet_since >= QUIET and _nothing_in_flight(order_id):
-                return Order.objects.get(pk=order_id)
+            elif count and now - quiet_since >= QUIET and not _in_flight(correlation_ids):
+                orders = Order.objects.in_bulk(order_ids)
+                return [orders[order_id] for order_id in order_ids]
             if now > deadline:
+                waiting = "\n".join(f"  {what}" for what in _in_flight(correlation_ids))
                 raise AssertionError(
-                    f"[{self.mode}/{self.broker}] order {order_id} did not settle in {timeout}s:\n" + trace(order_id)
+                    f"[{self.mode}/{self.broker}] orders {correlation_ids[:3]}... did not settle in {timeout}s; "
+                    f"in flight:\n{waiting}\n" + "\n".join(trace(order_id) for order_id in order_ids[:3])
                 )
             time.sleep(0.05)
 
@@ -65,20 +78,27 @@ def trace(order_id: uuid.UUID) -> str:
     return "\n".join(f"  {r.status:>13} {r.kind:7} {r.name:28} {r.service:13} {r.route} {r.error}" for r in rows)
 
 
-def _nothing_in_flight(order_id: uuid.UUID) -> bool:
-    """Every sent message has been handled (or dead-lettered) by at least one consumer."""
-    rows = MessageLog.objects.filter(correlation_id=str(order_id))
-    sent = set(rows.filter(status=MessageLog.Status.SENT).values_list("message_id", flat=True))
-    done = set(rows.exclude(status=MessageLog.Status.SENT).values_list("message_id", flat=True))
-    # Events no installed service subscribes to (inventory.released) are never handled; they
-    # are in flight for no one. Everything else must be handled somewhere.
-    unhandled = sent - done
-    if not unhandled:
-        return True
-    pending = rows.filter(message_id__in=unhandled)
-    if pending.filter(kind="command").exists():
-        return False  # every command has exactly one handler
-    return not set(pending.values_list("name", flat=True)) & set(subscriptions.table())
+def _in_flight(correlation_ids: list[str]) -> list[str]:
+    """What the flows still owe: outbox rows due and not sent, and messages sent that a
+    consumer they were for has not logged an outcome for (a command has one consumer; an event
+    one per subscribing service, and none at all for an event nobody subscribes to)."""
+    owed = [
+        f"{name}: in the outbox, not sent"
+        for name in OutboxMessage.objects.filter(
+            due(), sent_at__isnull=True, envelope__correlation_id__in=correlation_ids
+        ).values_list("name", flat=True)
+    ]
+    rows = MessageLog.objects.filter(correlation_id__in=correlation_ids)
+    done = set(rows.exclude(status=MessageLog.Status.SENT).values_list("message_id", "service"))
+    handled = {message_id for message_id, _ in done}
+    table = subscriptions.table()
+    for message_id, kind, name in rows.filter(status=MessageLog.Status.SENT).values_list("message_id", "kind", "name"):
+        if kind == Kind.COMMAND.value:
+            if message_id not in handled:
+                owed.append(f"{name}: sent, not handled")
+            continue
+        owed += [f"{name}: not handled by {s}" for s in table.get(name, []) if (message_id, s) not in done]
+    return owed
 
 
 def money(value: str) -> Decimal:
