@@ -12,9 +12,11 @@ one error format only.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import HttpError, ValidationError
@@ -23,7 +25,10 @@ from catalog.api import router as catalog_router
 from orders.api import router as orders_router
 from orders.errors import OrderError
 from readmodel.api import router as readmodel_router
+from shop.messaging.transient import is_transient, reset_connections
 from shop.order_detail import router as order_detail_router
+
+logger = logging.getLogger("shop.api")
 
 api = NinjaAPI(title="Shop order flows", version="1", urls_namespace="api")
 api.add_router("/", catalog_router)
@@ -61,6 +66,25 @@ def order_error(request: HttpRequest, exc: OrderError) -> HttpResponse:
     """A service refused the request: name the field, where it came from, and why."""
     error = {"type": _ERROR_TYPES.get(exc.status, "value_error"), "loc": _loc(request, exc.field), "msg": exc.message}
     return api.create_response(request, {"detail": [error]}, status=exc.status)
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def database_unavailable(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
+    """The database is away for a moment (a cut connection, a restart, "too many clients"):
+    503 with ``Retry-After``, in the API's error shape, and a fresh connection for the next
+    request. A client retrying ``POST /api/orders`` with the same ``Idempotency-Key`` places the
+    order once. Any other database error is a bug: a 500."""
+    if not is_transient(exc):
+        raise exc
+    logger.warning(
+        "%s %s: the database is unavailable (%s: %s); 503", request.method, request.path, type(exc).__name__, exc
+    )
+    reset_connections()
+    error = {"type": "service_unavailable", "loc": [], "msg": "the database is unavailable for a moment; try again"}
+    response = api.create_response(request, {"detail": [error]}, status=503)
+    response["Retry-After"] = "1"
+    return response
 
 
 def _client_loc(loc: Sequence[Any]) -> list[Any]:

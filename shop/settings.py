@@ -14,6 +14,7 @@ import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from shop.messaging.settings import celery_settings_for, flow_mode_from_env
+from shop.process_name import process_name
 
 # Lets Django's generic classes be subscripted at run time (ModelAdmin[Order]), as django-stubs types them.
 django_stubs_ext.monkeypatch()
@@ -149,10 +150,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("SHOP_TEST_SQLITE", str(VAR_DIR / "test.sqlite3"))}
-elif os.environ.get("SHOP_TEST_DB_NAME"):
-    # The test database's name on a server, so a test run never collides with another
-    # checkout's `test_<name>` on the same PostgreSQL.
-    DATABASES["default"]["TEST"] = {"NAME": os.environ["SHOP_TEST_DB_NAME"]}
+else:
+    # Whose connection is whose in pg_stat_activity: "shop worker inventory 907" (shop/process_name.py).
+    DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = process_name()
+    if os.environ.get("SHOP_TEST_DB_NAME"):
+        # The test database's name on a server, so a test run never collides with another
+        # checkout's `test_<name>` on the same PostgreSQL.
+        DATABASES["default"]["TEST"] = {"NAME": os.environ["SHOP_TEST_DB_NAME"]}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -191,6 +195,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
-        "shop": {"handlers": ["console"], "level": os.environ.get("SHOP_LOG_LEVEL", "INFO"), "propagate": False}
+        "shop": {"handlers": ["console"], "level": os.environ.get("SHOP_LOG_LEVEL", "INFO"), "propagate": False},
+        # A request that ends in a 5xx, with its traceback, on stderr (Django's default only mails
+        # admins, and there are none).
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }

@@ -28,6 +28,7 @@ from shop.messaging.errors import CommandRejected, MessagingError
 from shop.messaging.names import Kind
 from shop.messaging.retry import RetryPolicy
 from shop.messaging.subscriptions import subscriptions_for
+from shop.messaging.transient import TransientFailure, is_transient, reset_connections
 from shop.models import DeadLetter, InboxEntry, MessageLog
 
 logger = logging.getLogger("shop.messaging")
@@ -85,7 +86,8 @@ def dead_letter(
                 error=reason,
             )
         # On RabbitMQ, a copy also goes to the `dead-letters` exchange, once the row is committed.
-        transaction.on_commit(lambda: deadletters.mirror_to_broker(letter))
+        # Robust: nothing that runs after a commit may raise into the consumer that committed.
+        transaction.on_commit(lambda: deadletters.mirror_to_broker(letter), robust=True)
     logger.warning("dead-lettered on %s for %s: %s", source, consumer, reason)
     return Result(MessageLog.Status.DEAD_LETTERED, attempts, reason)
 
@@ -195,7 +197,9 @@ def apply_once(
 ) -> Result:
     """Run ``run`` at most once per (service, message id), retrying failures per ``policy``.
 
-    ``before`` runs first on each attempt, outside the transaction (a slow outside call)."""
+    ``before`` runs first on each attempt, outside the transaction (a slow outside call).
+    A transient failure (the database went away) is not the handler's: it raises
+    ``TransientFailure`` for the broker adapter to requeue, and does not use up an attempt."""
     attempt = 0
     while True:
         attempt += 1
@@ -231,8 +235,14 @@ def apply_once(
             time.sleep(policy.delay(attempt))
         except CommandRejected as exc:
             return Result(MessageLog.Status.FAILED, attempt, f"rejected: {exc}")
-        except Exception as exc:  # noqa: BLE001 - any handler error is retried, then reported
+        except Exception as exc:  # any handler error is retried, then reported
             error = f"{type(exc).__name__}: {exc}"
+            if is_transient(exc):
+                # The database, not the message: retrying here would reuse a dead connection
+                # within a second. Reset it and hand the message back to the broker adapter,
+                # which puts it back on its queue after a backoff (shop/messaging/transient.py).
+                reset_connections()
+                raise TransientFailure(f"{service} could not handle {envelope.type}: {error}") from exc
             logger.info(
                 "%s failed on %s (attempt %d/%d): %s", service, envelope.type, attempt, policy.max_attempts, error
             )

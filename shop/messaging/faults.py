@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+import psycopg
+from django.db import OperationalError, transaction
 from django.db.models import F
 
 from shop.models import InjectedFault
@@ -12,8 +13,19 @@ class InjectedFailure(RuntimeError):
     pass
 
 
-def inject(service: str, message_type: str, *, times: int | None = None, error: str = "injected failure") -> None:
-    InjectedFault.objects.create(service=service, message_type=message_type, remaining=times, error=error)
+def inject(
+    service: str,
+    message_type: str,
+    *,
+    times: int | None = None,
+    error: str = "injected failure",
+    database: bool = False,
+) -> None:
+    """Make ``service`` fail on ``message_type`` (``times`` times, or until cleared). With
+    ``database``, it fails the way a terminated database connection does: a transient failure."""
+    InjectedFault.objects.create(
+        service=service, message_type=message_type, remaining=times, error=error, database=database
+    )
 
 
 def clear() -> None:
@@ -38,4 +50,9 @@ def raise_if_injected(service: str, message_type: str) -> None:
                 fault.delete()
             else:
                 InjectedFault.objects.filter(pk=fault.pk).update(remaining=F("remaining") - 1)
-    raise InjectedFailure(f"{fault.error} ({service} on {message_type})")
+    message = f"{fault.error} ({service} on {message_type})"
+    if fault.database:
+        # As Django raises a dropped connection: its OperationalError from the driver's, which
+        # has no SQLSTATE because no server answered.
+        raise OperationalError(message) from psycopg.OperationalError(f"server closed the connection: {message}")
+    raise InjectedFailure(message)

@@ -17,6 +17,7 @@ The two others exist to show why (tests/integration/test_broker_outage.py measur
 from __future__ import annotations
 
 import logging
+import uuid
 from functools import partial
 from typing import Protocol
 
@@ -25,6 +26,7 @@ from django.db import transaction
 from shop.messaging import chaos, log
 from shop.messaging.envelope import Envelope
 from shop.messaging.relay import Relay
+from shop.messaging.transient import is_transient, reset_connections
 from shop.messaging.transport import Transport
 from shop.models import OutboxMessage
 
@@ -55,7 +57,25 @@ class OutboxDispatch:
         # Fast path. If it fails (broker down), the row stays pending for the sweeper; a timer
         # waits for the sweeper in any case (it is due later).
         if self.fast_path and envelope.not_before is None:
-            transaction.on_commit(partial(self.relay.send_one, envelope.id), robust=True)
+            message_id = envelope.id
+            transaction.on_commit(lambda: self.publish_after_commit(message_id), robust=True)
+
+    def publish_after_commit(self, message_id: uuid.UUID) -> None:
+        """The fast path, run once the transaction that wrote the row has committed.
+
+        It never raises: the request or handler that committed is done, its row is safe, and the
+        sweeper (``relay_outbox``) publishes whatever this could not (broker down, database gone).
+        An exception here would reach that caller after its commit: ``POST /api/orders`` answered
+        500 for an order it had stored. (It used to be ``on_commit(partial(...), robust=True)``,
+        and Django 5.2's robust hook logs the callback's ``__qualname__``, which a
+        ``functools.partial`` lacks: the AttributeError escaped. A lambda has one.)
+        """
+        try:
+            self.relay.send_one(message_id)  # a broker error leaves the row pending, for the relay
+        except Exception as exc:  # noqa: BLE001 - nothing may escape after a commit; the relay retries
+            if is_transient(exc):
+                reset_connections()
+            logger.warning("outbox: %s not published yet (%s: %s); the relay will", message_id, type(exc).__name__, exc)
 
 
 class OnCommitDispatch:

@@ -29,6 +29,9 @@ logger = logging.getLogger("shop.messaging")
 class Relay:
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
+        #: Why the last publish failed ("ConnectionError: ..."), or "" once one succeeded: the
+        #: sweeper's loop reports a broker outage once, not once per row and sweep.
+        self.failure = ""
 
     def send_one(self, message_id: uuid.UUID) -> bool:
         """Fast path: publish one message now if nobody else has. False if not sent."""
@@ -42,7 +45,9 @@ class Relay:
 
     def sweep(self, *, limit: int = 200) -> int:
         """Publish up to ``limit`` pending messages, oldest first; stop at the first failure
-        (the broker is most likely down, and order is best kept). Returns how many were sent."""
+        (the broker is most likely down, and order is best kept). Returns how many were sent;
+        ``failure`` says why the sweep stopped early, or is "" if it did not."""
+        self.failure = ""
         sent = 0
         with transaction.atomic():
             rows = list(
@@ -63,10 +68,11 @@ class Relay:
         try:
             route = self.transport.deliver(envelope)
         except Exception as exc:  # noqa: BLE001 - any broker error leaves the row for a later try
-            row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            row.last_error = self.failure = f"{type(exc).__name__}: {exc}"[:2000]
             row.save(update_fields=["attempts", "last_error"])
-            logger.warning("outbox: %s %s not published yet: %s", envelope.type, envelope.id, row.last_error)
+            logger.debug("outbox: %s %s not published yet: %s", envelope.type, envelope.id, row.last_error)
             return False
+        self.failure = ""
         row.sent_at = timezone.now()
         row.last_error = ""
         row.save(update_fields=["attempts", "last_error", "sent_at"])

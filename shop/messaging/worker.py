@@ -18,11 +18,13 @@ from functools import partial
 from typing import Any, TypeVar
 
 from celery import bootsteps, shared_task
+from celery.exceptions import Reject
 from kombu import Consumer, Message
 
 from shop.messaging.retry import DEFAULT_RETRY, RetryPolicy
 from shop.messaging.settings import COMMAND_QUEUES
 from shop.messaging.subscriptions import Before
+from shop.messaging.transient import CONSUMERS, is_transient, reset_connections
 
 logger = logging.getLogger("shop.messaging")
 
@@ -57,6 +59,12 @@ def command_handler(
             close_old_connections()  # as around a request: CONN_MAX_AGE and the health check decide
             try:
                 deliver_command(service, name, envelope, fn, queue=queue, policy=retry, before=before)
+            except Exception as exc:
+                if not settle_unexpected(service, queue, envelope, exc):
+                    # Back on its queue, unacknowledged: Celery requeues a rejected message.
+                    raise Reject(f"{type(exc).__name__}: {exc}", requeue=True) from exc
+            else:
+                CONSUMERS.succeeded()
             finally:
                 close_old_connections()
 
@@ -106,6 +114,30 @@ class EventConsumerStep(bootsteps.ConsumerStep):
         return consumers
 
 
+def settle_unexpected(service: str, queue: str, raw: Any, exc: Exception) -> bool:
+    """What to do with a message whose delivery raised (not the handler failing: that is
+    retried and reported inside ``deliver_*``). True if it is settled and may be acknowledged.
+
+    A transient failure (the database went away; shop/messaging/transient.py) is not: the
+    connection is reset and, after a backoff, the caller puts the message back on its queue.
+    Anything else is the core failing on this message, and retrying would fail the same way:
+    it is dead-lettered with the reason. If even that fails, the message goes back too."""
+    from shop.messaging.consuming import dead_letter
+
+    if not is_transient(exc):
+        logger.exception("%s failed on a message from %s; dead-lettering it", service, queue)
+        try:
+            dead_letter(service, queue, raw, f"unexpected error: {type(exc).__name__}: {exc}")
+            return True
+        except Exception as again:  # noqa: BLE001 - most likely the database: keep the message
+            exc = again
+    reset_connections()
+    delay = CONSUMERS.next_delay()
+    logger.warning("%s: %s; the message goes back on %s in %.1f s", service, exc, queue, delay)
+    time.sleep(delay)
+    return False
+
+
 def on_event_message(service: str, queue: str, body: Any, message: Message) -> None:
     from django.db import close_old_connections
 
@@ -114,13 +146,12 @@ def on_event_message(service: str, queue: str, body: Any, message: Message) -> N
     close_old_connections()
     try:
         deliver_event(service, body, queue=queue)
-    except Exception:
-        # Not the handler failing (that is retried and dead-lettered inside): the database or
-        # the core itself. Put the message back and slow down rather than lose it.
-        logger.exception("%s could not process a message from %s; requeueing", service, queue)
-        time.sleep(1)
-        message.requeue()
-        return
+    except Exception as exc:  # noqa: BLE001 - settled below: dead-lettered, or requeued after a backoff
+        if not settle_unexpected(service, queue, body, exc):
+            message.requeue()
+            return
+    else:
+        CONSUMERS.succeeded()
     finally:
         close_old_connections()  # as after a request: CONN_MAX_AGE decides what stays open
     message.ack()
@@ -135,10 +166,11 @@ def on_undecodable(service: str, queue: str, message: Message, exc: Exception) -
     close_old_connections()
     try:
         dead_letter(service, queue, message.body, f"undecodable ({message.content_type}): {exc}")
-    except Exception:
+    except Exception as failure:  # noqa: BLE001 - logged; the message goes back on its queue
         # The dead-letter store itself failed (database down?): keep the worker and the message.
-        logger.exception("%s could not dead-letter a message from %s; requeueing", service, queue)
-        time.sleep(1)
+        logger.warning("%s could not dead-letter a message from %s (%s); requeueing", service, queue, failure)
+        reset_connections()
+        time.sleep(CONSUMERS.next_delay())
         message.requeue()
         return
     finally:

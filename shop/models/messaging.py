@@ -94,6 +94,9 @@ class InjectedFault(models.Model):
     message_type = models.CharField(max_length=100)
     error = models.CharField(max_length=200, default="injected failure")
     remaining = models.PositiveIntegerField(null=True, blank=True, help_text="Failures left; empty = always.")
+    #: Fail as a lost database connection does (transient: the message goes back on its queue),
+    #: rather than as the handler's own error (retried, then reported or dead-lettered).
+    database = models.BooleanField(default=False, help_text="Fail like a lost database connection.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -3,6 +3,11 @@
 The fast path publishes each transaction's messages as soon as it commits; this loop publishes
 whatever it left behind. Run as many as you like: rows are claimed with SKIP LOCKED.
 
+It outlives its database and its broker: an error in a sweep (a terminated connection, a
+PostgreSQL restart, "too many clients", the broker away) resets the connection and sweeps again
+after a backoff (0.5 s growing to 5 s), and each distinct error is reported once per outage, with
+one line when it recovers. ``make run`` also restarts it if it dies anyway (Procfile).
+
 Every ``--redeliver-every`` seconds it also re-sends a copy of any message that a consumer has
 still not handled long after it was sent (shop/messaging/redelivery.py explains why).
 """
@@ -20,6 +25,7 @@ from shop.messaging.bootstrap import bus
 from shop.messaging.outbound import OutboxDispatch
 from shop.messaging.redelivery import redeliver_overdue
 from shop.messaging.relay import pending
+from shop.messaging.transient import Backoff, is_transient, reset_connections
 
 
 class Command(BaseCommand):
@@ -48,21 +54,34 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        self.stdout.write(f"relay_outbox: {pending()} pending")
+        trouble = Trouble(self.stderr)
+        backoff = Backoff(first=0.5, most=5.0)
         every, last_check = options["redeliver_every"], time.monotonic()
+        self.stdout.write("relay_outbox: started")
         while not stopping:
-            close_old_connections()
-            sent = outbound.relay.sweep(limit=options["batch"])
-            if sent:
-                self.stdout.write(f"relay_outbox: published {sent}")
-            if every and time.monotonic() - last_check >= every and not options["once"]:
-                last_check = time.monotonic()
-                self._redeliver()
-            if options["once"] and (not sent or not pending()):
-                break
+            try:
+                close_old_connections()
+                sent = outbound.relay.sweep(limit=options["batch"])
+                if outbound.relay.failure:  # the broker refused a row: it stays pending
+                    raise BrokerUnavailable(outbound.relay.failure)
+                trouble.recovered()
+                backoff.succeeded()
+                if sent:
+                    self.stdout.write(f"relay_outbox: published {sent}")
+                if every and time.monotonic() - last_check >= every and not options["once"]:
+                    last_check = time.monotonic()
+                    self._redeliver()
+                if options["once"] and (not sent or not pending()):
+                    break
+            except Exception as exc:  # noqa: BLE001 - the relay outlives its database and broker
+                # A dead connection stays dead: drop it, wait, and sweep again on a new one.
+                reset_connections()
+                trouble.failed(exc)
+                time.sleep(backoff.next_delay())
+                continue
             if sent < options["batch"]:
                 time.sleep(options["interval"])
-        self.stdout.write(f"relay_outbox: stopped, {pending()} pending")
+        self.stdout.write("relay_outbox: stopped")
 
     def _redeliver(self) -> None:
         from shop.celery import app
@@ -74,3 +93,31 @@ class Command(BaseCommand):
             return
         for copy in copies:
             self.stdout.write(f"relay_outbox: redelivered {copy.name} {copy.message_id} to {copy.queue}")
+
+
+class BrokerUnavailable(Exception):
+    """The broker refused a publish; the row stays pending for the next sweep."""
+
+
+class Trouble:
+    """Reports each error of a run of failures once, and the recovery once, instead of one line
+    per sweep (every half second) for as long as the database or the broker is away."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+        self.seen: set[str] = set()
+        self.failures = 0
+
+    def failed(self, exc: BaseException) -> None:
+        self.failures += 1
+        kind = "database" if is_transient(exc) else "broker" if isinstance(exc, BrokerUnavailable) else "unexpected"
+        text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
+        if text not in self.seen:
+            self.seen.add(text)
+            self.out.write(f"relay_outbox: {kind} error, retrying with backoff: {text}")
+
+    def recovered(self) -> None:
+        if self.failures:
+            self.out.write(f"relay_outbox: recovered after {self.failures} failed sweeps")
+        self.seen.clear()
+        self.failures = 0
