@@ -18,4 +18,4 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests start and stop worker threads all the time; a connection kept open by a finished
 # thread would hold the test database open when pytest-django drops it. Close after each use.
-DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("SHOP_TEST_CONN_MAX_AGE", "0"))  # noqa: F405

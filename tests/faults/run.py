@@ -231,16 +231,28 @@ def empty_broker(url: str) -> None:
 
 @contextlib.contextmanager
 def stack(
-    broker_name: str, *, name: str, chaos: bool = False, extra_workers: dict[str, str] | None = None
+    broker_name: str,
+    *,
+    name: str,
+    chaos: bool = False,
+    extra_workers: dict[str, str] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
     """Lock the machine's brokers, bring up the stoppable broker, the workers and the relay, and
     wire this process's buses to that broker; undo all of it afterwards, whatever happened.
 
-    ``name`` names the run's logs, var/test-workers/faults-<name>-<broker>-<worker>.log, which stay."""
+    ``name`` names the run's logs, var/test-workers/faults-<name>-<broker>-<worker>.log, which stay.
+    ``extra_env`` is set for the run's processes (the database faults give them persistent
+    connections, as in production)."""
     require_tools(broker_name)
     lock = lock_brokers()
     broker: StoppableBroker = brokers.RabbitMQ() if broker_name == "amqp" else brokers.PersistentRedis()
-    saved = {key: os.environ.get(key) for key in ("SHOP_REDIS_VISIBILITY_TIMEOUT", "SHOP_REDELIVER_AFTER", CHAOS_ENV)}
+    extra_env = extra_env or {}
+    saved = {
+        key: os.environ.get(key)
+        for key in ("SHOP_REDIS_VISIBILITY_TIMEOUT", "SHOP_REDELIVER_AFTER", CHAOS_ENV, *extra_env)
+    }
+    os.environ.update(extra_env)  # for every process of the run (not this one: its settings are read)
     os.environ["SHOP_REDIS_VISIBILITY_TIMEOUT"] = str(VISIBILITY_TIMEOUT)
     os.environ["SHOP_REDELIVER_AFTER"] = str(REDELIVER_AFTER)
     if chaos:
