@@ -48,19 +48,23 @@ def embedded_relay(every: float = 0.2) -> Iterator[None]:
 
     from shop.messaging.bootstrap import bus
     from shop.messaging.outbound import OutboxDispatch
+    from shop.messaging.transient import reset_connections
 
     stopping = threading.Event()
 
     def sweep() -> None:
-        while not stopping.wait(every):
-            try:
-                outbound = bus().outbound
-                if isinstance(outbound, OutboxDispatch):
-                    outbound.relay.sweep()
-            except Exception:  # like the relay process: log it, and sweep again later
-                logger.exception("embedded relay: sweep failed")
-            finally:
-                close_old_connections()
+        try:
+            while not stopping.wait(every):
+                try:
+                    close_old_connections()
+                    outbound = bus().outbound
+                    if isinstance(outbound, OutboxDispatch):
+                        outbound.relay.sweep()
+                except Exception:  # like the relay process: log it, and sweep again later
+                    logger.exception("embedded relay: sweep failed")
+                    reset_connections()
+        finally:
+            reset_connections()
 
     thread = threading.Thread(target=sweep, name="embedded-relay", daemon=True)
     thread.start()

@@ -88,9 +88,12 @@ SAGA_TIMEOUT = 3600
 #: Threads placing orders while the broker is down: each order's fast path first spends ~2 s per
 #: message in the publish retries (shop/messaging/transport.py PUBLISH_RETRY) before giving up.
 DOWN_PLACERS = 32
+#: Threads placing orders otherwise, each order on its own connection: the orders arrive
+#: concurrently, as from several web processes, and a run spends its time on the fault.
+PLACERS = 4
 
 #: Seconds between releasing the broker lock and taking it again for the next run.
-LOCK_COURTESY = 1.5
+LOCK_COURTESY = 0.5
 
 REPORT_PATH = ROOT / "var" / "fault-report.json"
 REPORT: list[dict[str, Any]] = []
@@ -285,7 +288,7 @@ def stack(
                 run.app.close()
             broker.close()
             os.close(lock)
-            # Other runs on this machine poll for the lock every 0.5 s: let one of them have it
+            # Other runs on this machine poll for the lock every 0.2 s: let one of them have it
             # before this session's next run takes it again.
             time.sleep(LOCK_COURTESY)
 

@@ -47,7 +47,7 @@ def test_no_order_lost_and_nothing_applied_twice(fault: str, mode: str, broker: 
         started = time.monotonic()
         order_ids = []
         if fault == "kill -9 workers":
-            order_ids += run.place_orders(n // 3, mode=mode, catalog=shop)
+            order_ids += run.place_orders(n // 3, mode=mode, catalog=shop, threads=run.PLACERS)
             names = stack.kill_workers()
 
             def restart_workers() -> None:
@@ -56,10 +56,10 @@ def test_no_order_lost_and_nothing_applied_twice(fault: str, mode: str, broker: 
 
             restart = run.Background("restart workers", restart_workers)
             restart.start()
-            order_ids += run.place_orders(n - n // 3, mode=mode, catalog=shop)
+            order_ids += run.place_orders(n - n // 3, mode=mode, catalog=shop, threads=run.PLACERS)
             restart.finish()
         elif fault == "broker restart":
-            order_ids += run.place_orders(n // 3, mode=mode, catalog=shop)
+            order_ids += run.place_orders(n // 3, mode=mode, catalog=shop, threads=run.PLACERS)
 
             def restart_broker() -> None:
                 stack.broker.stop()
@@ -67,7 +67,7 @@ def test_no_order_lost_and_nothing_applied_twice(fault: str, mode: str, broker: 
 
             bounce = run.Background("broker restart", restart_broker)
             bounce.start()
-            order_ids += run.place_orders(n - n // 3, mode=mode, catalog=shop)
+            order_ids += run.place_orders(n - n // 3, mode=mode, catalog=shop, threads=run.PLACERS)
             bounce.finish()
         elif fault == "broker down":
             stack.broker.stop()
@@ -75,7 +75,7 @@ def test_no_order_lost_and_nothing_applied_twice(fault: str, mode: str, broker: 
             assert Order.objects.filter(pk__in=order_ids).count() == n, "the outbox accepts every order"
             stack.broker.start()
         else:
-            order_ids += run.place_orders(n, mode=mode, catalog=shop)
+            order_ids += run.place_orders(n, mode=mode, catalog=shop, threads=run.PLACERS)
         placed = time.monotonic() - started
         run.settle(
             order_ids,

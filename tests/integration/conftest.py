@@ -135,14 +135,18 @@ def live_broker(
         from shop.celery import app
         from shop.messaging.embedded import embedded_relay, embedded_worker
 
+        # Per test: it starts and stops in a fraction of a second (shop/messaging/memory_transport.py),
+        # and it is gone before the test's database is flushed.
         assert settings.CELERY_BROKER_URL.startswith("memory://")
         bootstrap.configure()
-        if broker not in _embedded:
-            stack = ExitStack()
+        with ExitStack() as stack:
             stack.enter_context(embedded_worker(app))
             stack.enter_context(embedded_relay())
             _embedded[broker] = stack
-        yield broker
+            try:
+                yield broker
+            finally:
+                _embedded.pop(broker, None)
         return
     app = producer_app(url)
     if broker not in worker_groups:
