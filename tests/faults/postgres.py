@@ -7,7 +7,8 @@ and dropped at the end (tests/conftest.py, ``django_db_modify_db_settings``): th
 every worker, the relay and the web process live there, so the database faults hit all of them.
 
 It runs with ``fsync=off``: the tier is about messages, not about the disk, and every stop here is
-a clean (fast) shutdown, which loses nothing with or without fsync.
+a clean (fast) shutdown, which loses nothing with or without fsync. And with ``ssl=off``, like the
+machine's server: Debian's default (on) cost a TLS handshake per connection.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ class Cluster:
             "fsync=off",
             "-o",
             "full_page_writes=off",
+            "-o",
+            "ssl=off",  # as the shared server here: a TLS handshake per connection made every run slower
         )
         try:
             Path(f"/etc/postgresql/{cluster.version}/{cluster.name}/pg_hba.conf").write_text(HBA)

@@ -73,8 +73,10 @@ ORDERS = int(os.environ.get("SHOP_FAULT_ORDERS", "200"))
 #: A duplicate+shuffle run settles in 140-180 s on this 2-core machine when it is busy: 420 s
 #: leaves room for a loaded CI machine while still bounding a run that is stuck.
 SETTLE_TIMEOUT = float(os.environ.get("SHOP_FAULT_SETTLE_TIMEOUT", "420"))
-#: The message log must not grow for this long (with nothing in flight) to count as settled.
-QUIET = 3.0
+#: The message log must not grow for this long (with nothing in flight) to count as settled: a
+#: margin on top of the exact checks (every order final, outbox empty, every message handled by
+#: each consumer it was for, the broker's queues empty).
+QUIET = 1.0
 #: Redis hands a killed worker's unacknowledged messages out again after this many seconds.
 VISIBILITY_TIMEOUT = 10
 #: The relay re-sends a message a caught-up consumer never handled after this many seconds
@@ -464,7 +466,7 @@ def settle(
     timeout: float = SETTLE_TIMEOUT,
     diagnose: Callable[[], str] | None = None,
     quiet: float = QUIET,
-    poll: float = 0.5,
+    poll: float = 0.25,
     only_these_orders: bool = False,
 ) -> float:
     """Wait until every order is in a final state, the outbox is empty, every message sent was
