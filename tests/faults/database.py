@@ -38,7 +38,7 @@ from orders.models import Order
 from shop.models import MessageLog
 from tests.faults.postgres import Cluster
 from tests.faults.run import Background, Catalog, Stack
-from tests.integration.workers import LOG_DIR, ROOT
+from tests.integration.workers import LOG_DIR, ROOT, procfile
 
 #: How long one order may take to be accepted, retries included, before the run fails.
 PLACE_DEADLINE = 180.0
@@ -49,12 +49,8 @@ PLACE_DEADLINE = 180.0
 
 def procfile_line(name: str, env: dict[str, str]) -> list[str]:
     """A Procfile line as argv, ``${VAR:-default}`` expanded from ``env``."""
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        key, _, command = line.partition(":")
-        if key.strip() == name:
-            expanded = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: env.get(m.group(1), m.group(2)), command)
-            return shlex.split(expanded)
-    raise LookupError(f"no {name!r} line in the Procfile")
+    expanded = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: env.get(m.group(1), m.group(2)), procfile()[name])
+    return shlex.split(expanded)
 
 
 def free_port() -> int:

@@ -55,14 +55,15 @@ def kill_leftovers(pid_file: Path) -> None:
     pid_file.unlink()
 
 
+def procfile() -> dict[str, str]:
+    """Process name -> its command, as the Procfile has them (shell syntax and all)."""
+    lines = (line.partition(":") for line in (ROOT / "Procfile").read_text().splitlines())
+    return {name.strip(): command.strip() for name, _, command in lines if name.strip()}
+
+
 def procfile_workers() -> dict[str, list[str]]:
-    """Service name -> worker command line, read from the Procfile (web excluded)."""
-    workers = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        name, _, command = line.partition(":")
-        if name.strip() and name.strip() != "web" and command.strip().startswith("celery"):
-            workers[name.strip()] = shlex.split(command.strip())
-    return workers
+    """Service name -> worker command line, read from the Procfile (web and relay excluded)."""
+    return {name: shlex.split(command) for name, command in procfile().items() if command.startswith("celery")}
 
 
 def database_url() -> str:

@@ -23,19 +23,12 @@ from django.db import connection
 from shop.messaging.envelope import Envelope
 from shop.messaging.names import Kind
 from shop.models import OutboxMessage
+from tests.integration.workers import procfile
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60.0
-
-
-def procfile_relay_line() -> str:
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        name, _, command = line.partition(":")
-        if name.strip() == "relay":
-            return command.strip()
-    raise AssertionError("the Procfile has no relay line")
 
 
 def relays_under(shell: int) -> list[int]:
@@ -73,7 +66,7 @@ def test_the_procfile_relay_line_restarts_a_killed_relay(tmp_path: Path) -> None
     }
     log = (tmp_path / "relay.log").open("wb")
     shell = subprocess.Popen(
-        ["sh", "-c", procfile_relay_line()],
+        ["sh", "-c", procfile()["relay"]],
         cwd=ROOT,
         env=env,
         stdout=log,
