@@ -17,7 +17,7 @@ from rich.console import Console
 from shop.messaging.settings import broker_scheme
 from shop.walkthrough import render
 from shop.walkthrough.chapters import CHAPTERS, Chapter, get
-from shop.walkthrough.context import Context, WalkthroughError, display_url
+from shop.walkthrough.context import Context, WalkthroughError, catalog_reset_refusal, display_url, may_reset_catalog
 
 MODES = {"command": ("command",), "event": ("event",), "both": ("command", "event")}
 BROKER_SCHEMES = {"memory", "redis", "rediss", "amqp", "amqps", "pyamqp"}
@@ -52,13 +52,23 @@ def select(chapter: int | None) -> list[Chapter]:
 
 
 def run_walkthrough(
-    console: Console, *, mode: str = "both", chapter: int | None = None, broker: str | None = None, pause: bool = False
+    console: Console,
+    *,
+    mode: str = "both",
+    chapter: int | None = None,
+    broker: str | None = None,
+    pause: bool = False,
+    reset_catalog: bool = False,
 ) -> None:
+    """Run the chapters. On a real broker, only with ``reset_catalog`` (``--reset-catalog``):
+    every chapter resets the demo stock, which a running shop must keep (``may_reset_catalog``)."""
     url = broker_for(broker, settings.CELERY_BROKER_URL)
     chapters = select(chapter)
-    os.environ.setdefault("SHOP_RETRY_DELAY_SCALE", "0.05")  # quick retries; read at each retry
     embedded = broker_scheme(url) == "memory"
-    ctx = Context(console, MODES[mode], url, embedded, pause_between_steps=pause)
+    if not may_reset_catalog(embedded=embedded, reset_requested=reset_catalog):
+        raise WalkthroughError(catalog_reset_refusal(url))
+    os.environ.setdefault("SHOP_RETRY_DELAY_SCALE", "0.05")  # quick retries; read at each retry
+    ctx = Context(console, MODES[mode], url, embedded, pause_between_steps=pause, reset_requested=reset_catalog)
     _announce(ctx)
     with override_settings(EMAIL_BACKEND=DEMO_EMAIL_BACKEND):
         _run_chapters(ctx, chapters)

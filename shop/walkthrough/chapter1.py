@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from rich.markup import escape
 
 from analytics.selectors import totals
-from catalog.services import seed_catalog
 from shop.walkthrough import render
 from shop.walkthrough.context import Context
 from shop.walkthrough.scenarios import Run, Scenario, play, require_progress
@@ -34,7 +33,7 @@ HOW = {
 def run(ctx: Context) -> None:
     summaries = []
     for mode in ctx.modes:
-        seed_catalog()  # same stock for every mode and every run of the walkthrough
+        ctx.reset_catalog()  # same stock for every mode and every run of the walkthrough
         render.mode_heading(ctx.console, mode, HOW[mode])
         before = totals()
         runs = []

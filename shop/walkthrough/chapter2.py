@@ -19,7 +19,6 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
-from catalog.services import seed_catalog
 from shop.evidence import coupling, declarations
 from shop.evidence.model import SourceRef
 from shop.evidence.sources import REPO_ROOT, find_line
@@ -96,7 +95,7 @@ def run(ctx: Context) -> None:
         return
     runs = []
     for mode in ctx.modes:
-        seed_catalog()
+        ctx.reset_catalog()
         render.mode_heading(ctx.console, mode, HOW[mode])
         played = play(SCENARIO, mode, timeout=ctx.settle_timeout)
         render.show_run(ctx.console, played)

@@ -19,7 +19,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from analytics.models import MetricRecord
-from catalog.services import seed_catalog
 from notifications.models import SentEmail
 from orders.models import FailedCommand
 from shop.models import DeadLetter, InjectedFault, OutboxMessage
@@ -98,7 +97,7 @@ class Noticed:
 def run(ctx: Context) -> None:
     outcomes = []
     for mode in ctx.modes:
-        seed_catalog()
+        ctx.reset_catalog()
         render.mode_heading(ctx.console, mode, HOW[mode])
         with _expected_warnings_hidden(), injected_fault(CONSUMER, FAILING[mode], error=ERROR):
             played = play(SCENARIO, mode, timeout=ctx.settle_timeout)

@@ -15,7 +15,6 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from catalog.services import seed_catalog
 from orders import services
 from orders.management.commands.replay_order import stream_table
 from orders.models import Order
@@ -64,7 +63,7 @@ class History:
 def run(ctx: Context) -> None:
     histories = []
     for mode in ctx.modes:
-        seed_catalog()
+        ctx.reset_catalog()
         render.mode_heading(ctx.console, mode, HOW[mode])
         played = play(SCENARIO, mode, timeout=ctx.settle_timeout)
         require_progress(played, ctx)

@@ -17,7 +17,6 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from catalog.services import seed_catalog
 from orders import services
 from orders.models import Order
 from readmodel import services as readmodel
@@ -68,7 +67,7 @@ class Rebuilt:
 
 
 def run(ctx: Context) -> None:
-    seed_catalog()
+    ctx.reset_catalog()
     for mode in ctx.modes:
         render.mode_heading(ctx.console, mode, HOW[mode])
         if mode == "event":

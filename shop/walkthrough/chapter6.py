@@ -16,7 +16,6 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from catalog.services import seed_catalog
 from shop.walkthrough import render
 from shop.walkthrough.context import Context, display_url
 from shop.walkthrough.fault_report import load, report_path, report_table, shown
@@ -36,7 +35,7 @@ SCENARIO = Scenario("Ada", "a small order", "ada@example.com", (("PROD-D", 1),))
 
 
 def run(ctx: Context) -> None:
-    seed_catalog()
+    ctx.reset_catalog()
     ctx.console.print(_outage_label(ctx))
     # The broker goes down; orders are placed each way; then it comes back, once, for all of them.
     results = [place_during_outage(mode, way, SCENARIO, orders=ORDERS_PER_WAY) for mode in ctx.modes for way in WAYS]

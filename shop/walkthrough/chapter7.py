@@ -17,7 +17,6 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from catalog.services import seed_catalog
 from orders.models import Order
 from shop.evidence.model import Cell, TableRow
 from shop.evidence.tables import comparison_tables
@@ -46,7 +45,7 @@ SHOWN_SOURCES = 3
 def run(ctx: Context) -> None:
     missing = [mode for mode in ctx.modes if not Order.objects.filter(mode=mode, placed_at__gte=STARTED).exists()]
     if missing:
-        seed_catalog()
+        ctx.reset_catalog()
         for mode in missing:
             ctx.console.print(f"[dim]No {mode}-mode order in this run yet: placing one to measure.[/dim]")
             played = play(SCENARIO, mode, timeout=ctx.settle_timeout)

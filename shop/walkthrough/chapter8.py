@@ -21,7 +21,6 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from catalog.models import Customer, Product
-from catalog.services import seed_catalog
 from inventory.models import Reservation
 from notifications.models import SentEmail
 from orders.deadlines import TIMER
@@ -108,7 +107,7 @@ def run(ctx: Context) -> None:
             f"[dim]The timeout row expects the workers to run with SHOP_PAYMENT_SLOW_SECONDS={SLOW_ISSUER_S}.[/dim]"
         )
     for mode in ctx.modes:
-        seed_catalog()  # the same shelves for each style
+        ctx.reset_catalog()  # the same shelves for each style
         render.mode_heading(ctx.console, mode, HOW[mode])
         for scenario in SCENARIOS:
             played, final = play(ctx, scenario, mode)

@@ -27,6 +27,12 @@ class Command(BaseCommand):
             help="Use a real broker (redis://, amqp://) with the workers of `make run` instead of the "
             "in-process worker. Must equal CELERY_BROKER_URL, which the workers and this process read at startup.",
         )
+        parser.add_argument(
+            "--reset-catalog",
+            action="store_true",
+            help="With --broker: allow resetting the demo catalog's stock (every chapter does) in the shared "
+            "database. Only for a shop of the walkthrough's own; refused without it.",
+        )
         parser.add_argument("--pause", action="store_true", help="Wait for Enter after each step.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -42,6 +48,7 @@ class Command(BaseCommand):
                 chapter=options["chapter"],
                 broker=options["broker"],
                 pause=options["pause"],
+                reset_catalog=options["reset_catalog"],
             )
         except WalkthroughError as exc:
             raise CommandError(str(exc)) from exc
