@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from typing import Any
 
 import click
 from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
 
 from shop.messaging.worker import EventConsumerStep
 
@@ -22,3 +25,17 @@ app.user_options["worker"].add(
         help="Comma-separated services whose <service>.events queue this worker consumes ('all' for every one).",
     )
 )
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _celery_logs_in_our_format(logger: logging.Logger, **_: Any) -> None:
+    """Celery's own lines (task received, succeeded, failed) in DJANGO_LOG_FORMAT too.
+
+    The worker does not hijack the root logger (``CELERY_WORKER_HIJACK_ROOT_LOGGER``), so its
+    lines reach our root handler; a handler Celery adds anyway gets our formatter here."""
+    from django.conf import settings
+
+    from shop.logs import use_our_format
+
+    use_our_format(logger, settings.SHOP_LOG_FORMAT)

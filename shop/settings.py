@@ -13,6 +13,7 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
+from shop.logs import log_format_from_env, logging_config
 from shop.messaging.settings import celery_settings_for, flow_mode_from_env
 from shop.process_name import process_name
 
@@ -189,15 +190,7 @@ SHOP_SAGA_TIMEOUT = float(os.environ.get("SHOP_SAGA_TIMEOUT", "120"))
 SHOP_PAYMENT_LATENCY = float(os.environ.get("SHOP_PAYMENT_LATENCY", "0"))
 SHOP_PAYMENT_SLOW_SECONDS = float(os.environ.get("SHOP_PAYMENT_SLOW_SECONDS", "30"))
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {
-        "shop": {"handlers": ["console"], "level": os.environ.get("SHOP_LOG_LEVEL", "INFO"), "propagate": False},
-        # A request that ends in a 5xx, with its traceback, on stderr (Django's default only mails
-        # admins, and there are none).
-        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
-    },
-}
+# DJANGO_LOG_FORMAT=text (default) or json: every process logs to stderr in that format, each line
+# carrying the message's correlation_id when it is about one (shop/logs.py).
+SHOP_LOG_FORMAT = log_format_from_env(os.environ.get("DJANGO_LOG_FORMAT"))
+LOGGING = logging_config(SHOP_LOG_FORMAT, shop_level=os.environ.get("SHOP_LOG_LEVEL", "INFO"))

@@ -27,6 +27,7 @@ from celery.worker.consumer import Consumer as CeleryConsumer
 from kombu import Message
 from vine import promise as vine_promise
 
+from shop.logs import message_context
 from shop.messaging.settings import COMMAND_QUEUES
 
 logger = logging.getLogger("shop.messaging")
@@ -147,23 +148,19 @@ class Consumer(CeleryConsumer):
 
         queue = queue_of(message)
         task = _str_header(message, "task")
+        owner, message_id = owner_of(queue, task), _str_header(message, "id")
         close_old_connections()
         try:
-            dead_letter(
-                owner_of(queue, task),
-                queue,
-                message.body,
-                reason,
-                message_id=_str_header(message, "id"),
-                message_type=task,
-            )
-        except Exception:
-            # The database, not the message: put it back and slow down rather than lose it
-            # (the event consumer does the same).
-            logger.exception("could not dead-letter a message from %s; requeueing", queue)
-            time.sleep(1)
-            message.requeue()
-            return False
+            with message_context(consumer=owner, message_id=message_id, message_type=task):
+                try:
+                    dead_letter(owner, queue, message.body, reason, message_id=message_id, message_type=task)
+                except Exception:
+                    # The database, not the message: put it back and slow down rather than lose it
+                    # (the event consumer does the same).
+                    logger.exception("could not dead-letter a message from %s; requeueing", queue)
+                    time.sleep(1)
+                    message.requeue()
+                    return False
         finally:
             close_old_connections()
         return True

@@ -22,6 +22,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from pydantic import BaseModel
 
+from shop.logs import message_context
 from shop.messaging import contracts, faults, log
 from shop.messaging.envelope import MAX_ENVELOPE_BYTES, Envelope, oversized
 from shop.messaging.errors import CommandRejected, MessagingError
@@ -93,6 +94,12 @@ def dead_letter(
 
 
 def deliver_event(service: str, raw: object, *, queue: str) -> Result:
+    """Deliver one event to ``service``; whatever is logged meanwhile names the message."""
+    with message_context(raw, consumer=service):
+        return _deliver_event(service, raw, queue=queue)
+
+
+def _deliver_event(service: str, raw: object, *, queue: str) -> Result:
     too_big = oversized(raw)
     if too_big:
         return dead_letter(service, queue, raw, too_big)
@@ -142,6 +149,21 @@ def deliver_command(
     queue: str,
     policy: RetryPolicy,
     before: Callable[[Envelope, Any], None] | None = None,
+) -> Result:
+    """Deliver one command to its handler; whatever is logged meanwhile names the message."""
+    with message_context(raw, consumer=service):
+        return _deliver_command(service, name, raw, handler, queue=queue, policy=policy, before=before)
+
+
+def _deliver_command(
+    service: str,
+    name: str,
+    raw: object,
+    handler: CommandHandler,
+    *,
+    queue: str,
+    policy: RetryPolicy,
+    before: Callable[[Envelope, Any], None] | None,
 ) -> Result:
     too_big = oversized(raw)
     if too_big:
@@ -231,6 +253,7 @@ def apply_once(
                 return _duplicate(service, envelope, route)
             error = "IntegrityError while applying"
             if attempt >= policy.max_attempts:
+                logger.error("%s gave up on %s after %d attempts", service, envelope.type, attempt, exc_info=True)
                 return Result(MessageLog.Status.FAILED, attempt, error)
             time.sleep(policy.delay(attempt))
         except CommandRejected as exc:
@@ -243,11 +266,18 @@ def apply_once(
                 # which puts it back on its queue after a backoff (shop/messaging/transient.py).
                 reset_connections()
                 raise TransientFailure(f"{service} could not handle {envelope.type}: {error}") from exc
+            if attempt >= policy.max_attempts:
+                # The last word on this message: with the traceback, which the dead letter or the
+                # failure reply (the reason only) does not keep.
+                logger.error(
+                    "%s failed on %s (attempt %d/%d), giving up: %s",
+                    *(service, envelope.type, attempt, policy.max_attempts, error),
+                    exc_info=True,
+                )
+                return Result(MessageLog.Status.FAILED, attempt, error)
             logger.info(
                 "%s failed on %s (attempt %d/%d): %s", service, envelope.type, attempt, policy.max_attempts, error
             )
-            if attempt >= policy.max_attempts:
-                return Result(MessageLog.Status.FAILED, attempt, error)
             time.sleep(policy.delay(attempt))
 
 

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from shop.logs import context_of, message_context, remember_context
 from shop.messaging import log
 from shop.messaging.envelope import Envelope
 from shop.messaging.transport import Transport
@@ -32,6 +33,8 @@ class Relay:
         #: Why the last publish failed ("ConnectionError: ..."), or "" once one succeeded: the
         #: sweeper's loop reports a broker outage once, not once per row and sweep.
         self.failure = ""
+        #: The ids of the message whose publish failed last (for the relay's log line).
+        self.failed_message: dict[str, str] = {}
 
     def send_one(self, message_id: uuid.UUID) -> bool:
         """Fast path: publish one message now if nobody else has. False if not sent."""
@@ -62,6 +65,16 @@ class Relay:
         return sent
 
     def _publish(self, row: OutboxMessage) -> bool:
+        with message_context(row.envelope, consumer="relay"):
+            try:
+                return self._publish_row(row)
+            except Exception as exc:
+                # Whoever logs this (the relay's loop, after the transaction rolled back) is
+                # outside this context by then: the exception carries the message's ids.
+                remember_context(exc, context_of(row.envelope))
+                raise
+
+    def _publish_row(self, row: OutboxMessage) -> bool:
         envelope = Envelope.from_wire(row.envelope)
         row.attempts += 1
         started = time.perf_counter()
@@ -69,6 +82,7 @@ class Relay:
             route = self.transport.deliver(envelope)
         except Exception as exc:  # noqa: BLE001 - any broker error leaves the row for a later try
             row.last_error = self.failure = f"{type(exc).__name__}: {exc}"[:2000]
+            self.failed_message = context_of(row.envelope)
             row.save(update_fields=["attempts", "last_error"])
             logger.debug("outbox: %s %s not published yet: %s", envelope.type, envelope.id, row.last_error)
             return False

@@ -21,6 +21,7 @@ from celery import bootsteps, shared_task
 from celery.exceptions import Reject
 from kombu import Consumer, Message
 
+from shop.logs import message_context
 from shop.messaging.retry import DEFAULT_RETRY, RetryPolicy
 from shop.messaging.settings import COMMAND_QUEUES
 from shop.messaging.subscriptions import Before
@@ -58,13 +59,15 @@ def command_handler(
 
             close_old_connections()  # as around a request: CONN_MAX_AGE and the health check decide
             try:
-                deliver_command(service, name, envelope, fn, queue=queue, policy=retry, before=before)
-            except Exception as exc:
-                if not settle_unexpected(service, queue, envelope, exc):
-                    # Back on its queue, unacknowledged: Celery requeues a rejected message.
-                    raise Reject(f"{type(exc).__name__}: {exc}", requeue=True) from exc
-            else:
-                CONSUMERS.succeeded()
+                with message_context(envelope, consumer=service):
+                    try:
+                        deliver_command(service, name, envelope, fn, queue=queue, policy=retry, before=before)
+                    except Exception as exc:
+                        if not settle_unexpected(service, queue, envelope, exc):
+                            # Back on its queue, unacknowledged: Celery requeues a rejected message.
+                            raise Reject(f"{type(exc).__name__}: {exc}", requeue=True) from exc
+                    else:
+                        CONSUMERS.succeeded()
             finally:
                 close_old_connections()
 
@@ -145,13 +148,15 @@ def on_event_message(service: str, queue: str, body: Any, message: Message) -> N
 
     close_old_connections()
     try:
-        deliver_event(service, body, queue=queue)
-    except Exception as exc:  # noqa: BLE001 - settled below: dead-lettered, or requeued after a backoff
-        if not settle_unexpected(service, queue, body, exc):
-            message.requeue()
-            return
-    else:
-        CONSUMERS.succeeded()
+        with message_context(body, consumer=service):
+            try:
+                deliver_event(service, body, queue=queue)
+            except Exception as exc:  # noqa: BLE001 - settled below: dead-lettered, or requeued after a backoff
+                if not settle_unexpected(service, queue, body, exc):
+                    message.requeue()
+                    return
+            else:
+                CONSUMERS.succeeded()
     finally:
         close_old_connections()  # as after a request: CONN_MAX_AGE decides what stays open
     message.ack()

@@ -6,7 +6,9 @@ whatever it left behind. Run as many as you like: rows are claimed with SKIP LOC
 It outlives its database and its broker: an error in a sweep (a terminated connection, a
 PostgreSQL restart, "too many clients", the broker away) resets the connection and sweeps again
 after a backoff (0.5 s growing to 5 s), and each distinct error is reported once per outage, with
-one line when it recovers. ``make run`` also restarts it if it dies anyway (Procfile).
+one line when it recovers, all on the ``shop.relay`` logger. An error that is neither the
+database's nor the broker's is logged with its traceback (and the message it was raised on, when
+it was one): it is a bug to fix. ``make run`` also restarts it if it dies anyway (Procfile).
 
 Every ``--redeliver-every`` seconds it also re-sends a copy of any message that a consumer has
 still not handled long after it was sent (shop/messaging/redelivery.py explains why).
@@ -14,6 +16,7 @@ still not handled long after it was sent (shop/messaging/redelivery.py explains 
 
 from __future__ import annotations
 
+import logging
 import signal
 import time
 from typing import Any
@@ -21,11 +24,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
+from shop.logs import remembered_context
 from shop.messaging.bootstrap import bus
 from shop.messaging.outbound import OutboxDispatch
 from shop.messaging.redelivery import redeliver_overdue
 from shop.messaging.relay import pending
 from shop.messaging.transient import Backoff, is_transient, reset_connections
+
+logger = logging.getLogger("shop.relay")
 
 
 class Command(BaseCommand):
@@ -54,7 +60,7 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        trouble = Trouble(self.stderr)
+        trouble = Trouble()
         backoff = Backoff(first=0.5, most=5.0)
         every, last_check = options["redeliver_every"], time.monotonic()
         self.stdout.write("relay_outbox: started")
@@ -63,7 +69,7 @@ class Command(BaseCommand):
                 close_old_connections()
                 sent = outbound.relay.sweep(limit=options["batch"])
                 if outbound.relay.failure:  # the broker refused a row: it stays pending
-                    raise BrokerUnavailable(outbound.relay.failure)
+                    raise BrokerUnavailable(outbound.relay.failure, outbound.relay.failed_message)
                 trouble.recovered()
                 backoff.succeeded()
                 if sent:
@@ -89,7 +95,7 @@ class Command(BaseCommand):
         try:
             copies = redeliver_overdue(app)
         except Exception as exc:  # noqa: BLE001 - the broker may be down; the next check tries again
-            self.stderr.write(f"relay_outbox: redelivery check failed: {type(exc).__name__}: {exc}")
+            logger.warning("relay_outbox: redelivery check failed: %s: %s", type(exc).__name__, exc)
             return
         for copy in copies:
             self.stdout.write(f"relay_outbox: redelivered {copy.name} {copy.message_id} to {copy.queue}")
@@ -98,13 +104,20 @@ class Command(BaseCommand):
 class BrokerUnavailable(Exception):
     """The broker refused a publish; the row stays pending for the next sweep."""
 
+    def __init__(self, failure: str, message: dict[str, str] | None = None) -> None:
+        super().__init__(failure)
+        #: The ids of the message whose publish was refused, for the log line.
+        self.message = message or {}
+
 
 class Trouble:
     """Reports each error of a run of failures once, and the recovery once, instead of one line
-    per sweep (every half second) for as long as the database or the broker is away."""
+    per sweep (every half second) for as long as the database or the broker is away.
 
-    def __init__(self, out: Any) -> None:
-        self.out = out
+    The database's and the broker's errors are expected in an outage: one WARNING line each.
+    Anything else is logged at ERROR with its traceback, once too."""
+
+    def __init__(self) -> None:
         self.seen: set[str] = set()
         self.failures = 0
 
@@ -112,12 +125,17 @@ class Trouble:
         self.failures += 1
         kind = "database" if is_transient(exc) else "broker" if isinstance(exc, BrokerUnavailable) else "unexpected"
         text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
-        if text not in self.seen:
-            self.seen.add(text)
-            self.out.write(f"relay_outbox: {kind} error, retrying with backoff: {text}")
+        if text in self.seen:
+            return
+        self.seen.add(text)
+        ids = exc.message if isinstance(exc, BrokerUnavailable) else remembered_context(exc)
+        if kind == "unexpected":
+            logger.error("relay_outbox: unexpected error, retrying with backoff: %s", text, exc_info=exc, extra=ids)
+        else:
+            logger.warning("relay_outbox: %s error, retrying with backoff: %s", kind, text, extra=ids)
 
     def recovered(self) -> None:
         if self.failures:
-            self.out.write(f"relay_outbox: recovered after {self.failures} failed sweeps")
+            logger.info("relay_outbox: recovered after %d failed sweeps", self.failures)
         self.seen.clear()
         self.failures = 0

@@ -1,0 +1,19 @@
+"""gunicorn's settings: it reads ``./gunicorn.conf.py`` by default (Procfile: ``web``).
+
+Why: gunicorn logs its own lines (booting, a worker timed out or was killed) in its master
+process, before and apart from Django. With this they share ``DJANGO_LOG_FORMAT`` and the one
+stderr handler with everything else (shop/logs.py), so ``json`` means every line is JSON.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from shop.logs import log_format_from_env, logging_config
+
+_config = logging_config(log_format_from_env(os.environ.get("DJANGO_LOG_FORMAT")))
+# Only gunicorn's error log: its access log (gunicorn.access) is off by default and stays so;
+# it propagates to the root logger, whose WARNING level drops its INFO lines.
+_config["loggers"]["gunicorn.error"] = {"handlers": ["console"], "level": "INFO", "propagate": False}
+logconfig_dict: dict[str, Any] = _config
