@@ -167,8 +167,9 @@ demo: install
 bench: install
 	@$(PY) -m bench $(BENCH_ARGS)
 
-# run: the real thing, web + one worker per service (Procfile), against the
-# exported CELERY_BROKER_URL and DATABASE_URL. It never invents a secret key.
+# run: the real thing, web + one worker per service + the relay (Procfile), against the exported
+# CELERY_BROKER_URL and DATABASE_URL; with no broker (memory://), the Procfile's web process
+# alone, which then runs every service and the relay inside it. It never invents a secret key.
 run: install
 	@if [ -z "$${DJANGO_SECRET_KEY:-}" ]; then
 	  echo "make run: DJANGO_SECRET_KEY is not set. Export one first, for example:" >&2
@@ -180,6 +181,14 @@ run: install
 	export DJANGO_HTTPS="$${DJANGO_HTTPS:-0}"  # gunicorn on 127.0.0.1 speaks plain http
 	python manage.py migrate --noinput
 	python manage.py seed_catalog
+	case "$${CELERY_BROKER_URL:-memory://}" in
+	  memory://*)
+	    # memory:// queues live inside one process: the web process runs every service and the
+	    # relay itself (shop/wsgi.py), and the Procfile's workers would each get a broker of their own.
+	    echo "==> make run: embedded broker (memory://): one process, the web server with every service and the relay inside it"
+	    export WEB_WORKERS=1
+	    exec honcho start -f Procfile web ;;
+	esac
 	exec honcho start -f Procfile
 
 # migrate: apply migrations to the configured database (needs DJANGO_SECRET_KEY).

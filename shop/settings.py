@@ -27,9 +27,11 @@ DEBUG = os.environ.get("DJANGO_DEBUG", "").lower() in {"1", "true", "yes", "on"}
 
 
 # --- Security ------------------------------------------------------------------------------
-# With DEBUG off the defaults are production-grade (`manage.py check --deploy` is clean): the site
-# is taken to be served over HTTPS. DJANGO_HTTPS=0 says it is not (`make run`'s runserver on
-# http://127.0.0.1): no redirect to https, no Secure-only cookies, no HSTS. Each setting can also be
+# With DEBUG off and a public host in DJANGO_ALLOWED_HOSTS the defaults are production-grade
+# (`manage.py check --deploy` is clean): the site is taken to be served over HTTPS. With only
+# loopback hosts (the default, 127.0.0.1 and localhost) it is taken to be plain http, as `make run`
+# and `manage.py runserver` serve it. DJANGO_HTTPS=0/1 says which, whatever the hosts: 0 means no
+# redirect to https, no Secure-only cookies, no HSTS. Each setting can also be
 # set on its own from the environment variable of the same name prefixed with DJANGO_.
 def _env_flag(name: str, default: bool) -> bool:
     value = os.environ.get(name, "").strip().lower()
@@ -52,7 +54,11 @@ def _env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number of seconds, not {value!r}") from None
 
 
-SERVED_OVER_HTTPS = _env_flag("DJANGO_HTTPS", not DEBUG)
+ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+#: Hosts that only this machine reaches: a server that answers to nothing else is a development or
+#: `make run` server on plain http, and a redirect to https there would lock its user out.
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+SERVED_OVER_HTTPS = _env_flag("DJANGO_HTTPS", not DEBUG and not set(ALLOWED_HOSTS) <= LOOPBACK_HOSTS)
 SECURE_SSL_REDIRECT = _env_flag("DJANGO_SECURE_SSL_REDIRECT", SERVED_OVER_HTTPS)
 SESSION_COOKIE_SECURE = _env_flag("DJANGO_SESSION_COOKIE_SECURE", SERVED_OVER_HTTPS)
 CSRF_COOKIE_SECURE = _env_flag("DJANGO_CSRF_COOKIE_SECURE", SERVED_OVER_HTTPS)
@@ -81,8 +87,6 @@ if not SECRET_KEY:
         "  export DJANGO_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(50))')\n"
         "(`make demo` generates a throwaway key for its own run; nothing else does.)"
     )
-
-ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 
 INSTALLED_APPS = [
     "django.contrib.admin",

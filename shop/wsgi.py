@@ -1,6 +1,19 @@
+"""The WSGI application (gunicorn under ``make run``; ``manage.py runserver`` in development).
+
+With the embedded ``memory://`` broker this process is the whole shop: it starts every service's
+consumers and the outbox relay in background threads as it loads (``shop.messaging.embedded``),
+so orders placed through the API complete and deadlines fire with no other process.
+"""
+
+import atexit
 import os
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
 application = get_wsgi_application()
+
+from shop.messaging import embedded  # noqa: E402  (needs the settings configured above)
+
+if embedded.ensure_started():
+    atexit.register(embedded.stop)

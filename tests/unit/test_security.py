@@ -180,6 +180,28 @@ def test_check_deploy_catches_each_weakened_setting(override: dict[str, str], wa
     assert warning in result.stdout + result.stderr
 
 
+def _https_settings(**extra: str) -> list[str]:
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_SECURE, s.SECURE_HSTS_SECONDS > 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=clean_env(**extra), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_a_loopback_only_server_is_plain_http_and_a_public_one_is_https_only() -> None:
+    """`make run` and `runserver` with nothing but a key must not redirect 127.0.0.1 to https; a
+    server named for the outside world gets every HTTPS protection without being told."""
+    assert _https_settings(DJANGO_SECRET_KEY=STRONG_KEY) == ["False", "False", "False"]
+    assert _https_settings(DJANGO_SECRET_KEY=STRONG_KEY, DJANGO_ALLOWED_HOSTS="localhost,[::1]") == ["False"] * 3
+    assert _https_settings(**PRODUCTION) == ["True", "True", "True"]
+    assert _https_settings(**{**PRODUCTION, "DJANGO_ALLOWED_HOSTS": "127.0.0.1,shop.example.com"}) == ["True"] * 3
+    assert _https_settings(DJANGO_SECRET_KEY=STRONG_KEY, DJANGO_HTTPS="1") == ["True", "True", "True"]
+
+
 def test_a_bad_security_flag_is_a_clear_error() -> None:
     result = manage("check", env=clean_env(**PRODUCTION, DJANGO_SECURE_SSL_REDIRECT="maybe"))
 

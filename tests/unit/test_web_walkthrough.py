@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(autouse=True)
 def _no_embedded_worker(settings: SettingsWrapper) -> Iterator[None]:
     """These tests never consume messages: the page must not start the in-process worker."""
-    settings.SHOP_WEB_EMBEDDED_WORKER = False
+    settings.SHOP_EMBEDDED_SERVICES = False
     yield
     assert not worker.is_running(), "a view started the embedded worker although it was switched off"
 
@@ -401,12 +401,12 @@ def test_assets_are_served_with_their_type_and_nothing_else(client: Client) -> N
 
 
 def test_the_embedded_worker_is_wanted_only_on_memory(settings: SettingsWrapper) -> None:
-    settings.SHOP_WEB_EMBEDDED_WORKER = None
+    settings.SHOP_EMBEDDED_SERVICES = None
     settings.CELERY_BROKER_URL = "memory://"
     assert worker.wanted() is True
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
     assert worker.wanted() is False
-    settings.SHOP_WEB_EMBEDDED_WORKER = False
+    settings.SHOP_EMBEDDED_SERVICES = False
     settings.CELERY_BROKER_URL = "memory://"
     assert worker.wanted() is False
     assert worker.ensure_started() is False
