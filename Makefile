@@ -180,6 +180,7 @@ run: install
 	export DJANGO_HTTPS="$${DJANGO_HTTPS:-0}"  # gunicorn on 127.0.0.1 speaks plain http
 	python manage.py migrate --noinput
 	python manage.py seed_catalog
+	python manage.py collectstatic --noinput  # into var/static, which whitenoise serves (DEBUG off)
 	exec honcho start -f Procfile
 
 # migrate: apply migrations to the configured database (needs DJANGO_SECRET_KEY).
