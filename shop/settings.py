@@ -90,6 +90,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Listed so that /api/docs renders ninja's template with its bundled Swagger UI, served from
+    # STATIC_URL like the admin's files; without it ninja's page loads Swagger UI from a CDN.
+    "ninja",
     "shop",
     "catalog",
     "orders",
