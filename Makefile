@@ -181,6 +181,7 @@ run: install
 	export DJANGO_HTTPS="$${DJANGO_HTTPS:-0}"  # gunicorn on 127.0.0.1 speaks plain http
 	python manage.py migrate --noinput
 	python manage.py seed_catalog
+	python manage.py collectstatic --noinput  # into var/static, which whitenoise serves (DEBUG off)
 	case "$${CELERY_BROKER_URL:-memory://}" in
 	  memory://*)
 	    # memory:// queues live inside one process: the web process runs every service and the

@@ -95,6 +95,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Listed so that /api/docs renders ninja's template with its bundled Swagger UI, served from
+    # STATIC_URL like the admin's files; without it ninja's page loads Swagger UI from a CDN.
+    "ninja",
     "shop",
     "catalog",
     "orders",
@@ -110,6 +113,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves STATIC_ROOT (the admin's CSS, Swagger UI) with DEBUG off, where Django serves nothing:
+    # gunicorn alone answers /static/... with 404. Right after SecurityMiddleware, as whitenoise asks.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -176,7 +182,14 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = VAR_DIR / "static"  # filled by `manage.py collectstatic` (`make run` runs it)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Content-hashed names (cached forever by browsers) plus gzip copies that whitenoise serves.
+    # Needs collectstatic before the app renders a page with DEBUG off: the hashes come from
+    # STATIC_ROOT/staticfiles.json (tests/settings.py swaps in the unhashed storage).
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "shop@example.com")
