@@ -41,7 +41,7 @@ import pytest
 from django.db import connection
 
 from orders.models import Order
-from tests.e2e.test_make_run import Server, fresh_env, free_port
+from tests.e2e.test_make_run import Server, free_port, fresh_env
 from tests.integration import brokers
 from tests.integration.workers import ROOT, database_url, lock_brokers
 
