@@ -14,6 +14,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
+FLOWER_PORT ?= 5555
 
 # The PostgreSQL tier of `make test` (trust auth on the loopback, database `test`).
 PG_HOST     ?= 127.0.0.1
@@ -30,7 +31,7 @@ export SHOP_TEST_SQLITE ?= $(CURDIR)/var/test.sqlite3
 # The PostgreSQL test database (created and dropped by pytest-django).
 export SHOP_TEST_DB_NAME ?= test_shop_flows
 
-.PHONY: help install lint test test-faults pytest demo run bench migrate clean
+.PHONY: help install lint test test-faults pytest demo run flower bench migrate clean
 
 # help: list the targets.
 help:
@@ -42,6 +43,7 @@ help:
 	make pytest    only the SQLite and PostgreSQL tiers, without lint
 	make demo      migrate SQLite, seed the catalog and run the walkthrough (no servers needed)
 	make run       web server on 127.0.0.1:$(PORT) plus the workers (Procfile, via honcho)
+	make flower    Flower on 127.0.0.1:$(FLOWER_PORT) for the configured broker (needs FLOWER_BASIC_AUTH)
 	make bench     the benchmarks on Redis and RabbitMQ with real workers: BENCHMARKS.md and plots
 	make migrate   apply migrations to the configured database
 	make clean     remove the SQLite files in var/ and the tool caches (keeps $(VENV))
@@ -191,6 +193,21 @@ run: install
 	    exec honcho start -f Procfile web ;;
 	esac
 	exec honcho start -f Procfile
+
+# flower: Celery's monitor for the exported CELERY_BROKER_URL, behind HTTP basic auth taken from
+# FLOWER_BASIC_AUTH (user:password[,user2:password2]); it refuses to start without it. Flower reads
+# every FLOWER_* variable as its option, so its API answers with those credentials too.
+flower: install
+	@if [ -z "$${FLOWER_BASIC_AUTH:-}" ]; then
+	  echo "make flower: FLOWER_BASIC_AUTH is not set. Export user:password first, for example:" >&2
+	  echo "  export FLOWER_BASIC_AUTH=\"admin:\$$(python3 -c 'import secrets; print(secrets.token_urlsafe(16))')\"" >&2
+	  exit 1
+	fi
+	case "$${CELERY_BROKER_URL:-memory://}" in
+	  memory://*) echo "make flower: CELERY_BROKER_URL is memory://: Flower needs a real broker (Redis or RabbitMQ)" >&2; exit 1 ;;
+	esac
+	export PATH="$(abspath $(VENV))/bin:$$PATH"
+	exec celery -A shop flower --address=127.0.0.1 --port=$(FLOWER_PORT)
 
 # migrate: apply migrations to the configured database (needs DJANGO_SECRET_KEY).
 migrate: install
