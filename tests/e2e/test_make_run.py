@@ -10,7 +10,8 @@ instead of the developer's ``var/``. Then, as a client:
 
 - orders placed through ``POST /api/orders`` reach ``confirmed`` in both modes, with no page visit;
 - the process tree is gunicorn's master and one worker: no Celery worker process, no relay process;
-- no URL redirects to https on 127.0.0.1; the admin, ``/walkthrough/`` and ``/api/docs`` answer.
+- no URL redirects to https on 127.0.0.1; the admin, ``/walkthrough/`` and ``/api/docs`` answer,
+  and the admin's style sheet is served (collected by ``make run``, served by whitenoise).
 
 A second run adds ``SHOP_SAGA_TIMEOUT`` and a slow issuer so the deadline can be seen to fire
 within the test: an order whose payment never answers in time ends cancelled as timed out.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -175,6 +177,12 @@ def test_make_run_with_only_a_secret_key_serves_the_whole_shop(make_run: Any) ->
     for path in ("/api/products", "/api/docs", "/walkthrough/", "/admin/login/"):
         status, headers, _ = server.request("GET", path)
         assert status == 200, f"GET {path}: {status} {headers.get('Location')}"
+    # The admin is styled: its page links the collected (hashed) style sheet, which whitenoise serves.
+    _, _, login = server.request("GET", "/admin/login/")
+    sheet = re.search(rb'href="(/static/admin/css/base[^"]*\.css)"', login)
+    assert sheet is not None, login[:2000]
+    status, headers, css = server.request("GET", sheet.group(1).decode())
+    assert status == 200 and headers["Content-Type"].startswith("text/css") and b"{" in css, (status, headers)
     status, headers, _ = server.request("GET", "/admin/")
     assert status == 302 and not headers["Location"].startswith("https:"), headers
     assert "embedded broker (memory://): one process" in server.tail()
