@@ -37,7 +37,8 @@ import psycopg
 from orders.models import Order
 from shop.models import MessageLog
 from tests.faults.postgres import Cluster
-from tests.faults.run import Background, Catalog, Stack
+from tests.faults.run import Background, Catalog
+from tests.faults.stacks import Stack
 from tests.integration.workers import LOG_DIR, ROOT, procfile
 
 #: How long one order may take to be accepted, retries included, before the run fails.
