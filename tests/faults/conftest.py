@@ -27,8 +27,12 @@ def _postgresql_only(request: pytest.FixtureRequest) -> None:
         pytest.skip("the fault tier needs PostgreSQL (DATABASE_URL=postgres://...): SQLite has one writer")
 
 
+def _params(item: pytest.Item) -> dict[str, Any]:
+    return dict(getattr(getattr(item, "callspec", None), "params", {}))
+
+
 def _stack_group(item: pytest.Item) -> tuple[bool, str]:
-    params: dict[str, Any] = getattr(getattr(item, "callspec", None), "params", {})
+    params = _params(item)
     own_stack = params.get("fault") in {"duplicate+shuffle", "connection exhaustion"}
     return own_stack, str(params.get("broker", ""))
 
@@ -48,6 +52,18 @@ def _stop_the_kept_stack(django_db_setup: None) -> Iterator[None]:
     """The last run's processes stop before the test database (and its private cluster) goes."""
     yield
     stacks.discard()
+
+
+def _is_a_run(item: pytest.Item | None) -> bool:
+    return item is not None and "faults" in item.path.parts and "mode" in _params(item)
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """The kept stack holds the broker lock: after the last run of a sequence (the next test is
+    no fault run, or there is none) it stops, so that the next test (test_broker_outage.py, say)
+    can take the lock."""
+    if not _is_a_run(nextitem):
+        stacks.discard()
 
 
 @pytest.hookimpl(wrapper=True)

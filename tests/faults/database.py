@@ -103,6 +103,17 @@ def web_process(stack: Stack, name: str) -> Iterator[Web]:
                 process.wait()
 
 
+def read_over_http(url: str) -> int:
+    """One read through the web process (it queries the database): its status, 0 if refused."""
+    try:
+        with urllib.request.urlopen(f"{url}/api/products", timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:
+        return 0
+
+
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
