@@ -17,6 +17,7 @@ The two others exist to show why (tests/integration/test_broker_outage.py measur
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from functools import partial
 from typing import Protocol
@@ -32,6 +33,12 @@ from shop.models import OutboxMessage
 
 logger = logging.getLogger("shop.messaging")
 
+#: Seconds the fast path stands aside after it failed to publish: the broker is most likely
+#: down, and every further attempt would make its request wait through the publish retries
+#: (about 2 s a message, shop/messaging/transport.py) for nothing. The relay publishes the rows
+#: meanwhile, and keeps trying the broker on its own schedule.
+FAST_PATH_PAUSE = 5.0
+
 
 class Outbound(Protocol):
     transport: Transport
@@ -45,6 +52,8 @@ class OutboxDispatch:
         self.relay = Relay(transport)
         # Off only under SHOP_CHAOS (shop/messaging/chaos.py): then the sweeper sends everything.
         self.fast_path = chaos.fast_path_enabled()
+        #: The fast path stands aside until then (monotonic seconds), after a failure.
+        self.paused_until = 0.0
 
     def dispatch(self, envelope: Envelope) -> None:
         OutboxMessage.objects.create(
@@ -70,12 +79,24 @@ class OutboxDispatch:
         and Django 5.2's robust hook logs the callback's ``__qualname__``, which a
         ``functools.partial`` lacks: the AttributeError escaped. A lambda has one.)
         """
+        if time.monotonic() < self.paused_until:
+            return  # the broker failed moments ago: the relay sends this row
         try:
-            self.relay.send_one(message_id)  # a broker error leaves the row pending, for the relay
+            failure = self.relay.publish_now(message_id)
+            if not failure:
+                return  # sent, or someone else is sending it
         except Exception as exc:  # noqa: BLE001 - nothing may escape after a commit; the relay retries
             if is_transient(exc):
                 reset_connections()
-            logger.warning("outbox: %s not published yet (%s: %s); the relay will", message_id, type(exc).__name__, exc)
+            failure = f"{type(exc).__name__}: {exc}"
+        self.paused_until = time.monotonic() + FAST_PATH_PAUSE
+        logger.warning(
+            "outbox: %s not published yet (%s); the relay will, and this process leaves the next %.0f s"
+            " of messages to it too",
+            message_id,
+            failure,
+            FAST_PATH_PAUSE,
+        )
 
 
 class OnCommitDispatch:

@@ -38,13 +38,18 @@ class Relay:
 
     def send_one(self, message_id: uuid.UUID) -> bool:
         """Fast path: publish one message now if nobody else has. False if not sent."""
+        return self.publish_now(message_id) == ""
+
+    def publish_now(self, message_id: uuid.UUID) -> str | None:
+        """Publish one message now if nobody else has: "" once sent, why it failed if it did
+        (the row stays pending), None if there was nothing to send (sent, or being sent)."""
         with transaction.atomic():
             row = (
                 OutboxMessage.objects.select_for_update(skip_locked=True)
                 .filter(pk=message_id, sent_at__isnull=True)
                 .first()
             )
-            return row is not None and self._publish(row)
+            return None if row is None else self._publish(row)
 
     def sweep(self, *, limit: int = 200) -> int:
         """Publish up to ``limit`` pending messages, oldest first; stop at the first failure
@@ -59,12 +64,13 @@ class Relay:
                 .order_by("created_at")[:limit]
             )
             for row in rows:
-                if not self._publish(row):
+                if self._publish(row):
                     break
                 sent += 1
         return sent
 
-    def _publish(self, row: OutboxMessage) -> bool:
+    def _publish(self, row: OutboxMessage) -> str:
+        """Publish the row: "" once sent, else why not (the row stays pending)."""
         with message_context(row.envelope, consumer="relay"):
             try:
                 return self._publish_row(row)
@@ -74,24 +80,25 @@ class Relay:
                 remember_context(exc, context_of(row.envelope))
                 raise
 
-    def _publish_row(self, row: OutboxMessage) -> bool:
+    def _publish_row(self, row: OutboxMessage) -> str:
         envelope = Envelope.from_wire(row.envelope)
         row.attempts += 1
         started = time.perf_counter()
         try:
             route = self.transport.deliver(envelope)
         except Exception as exc:  # noqa: BLE001 - any broker error leaves the row for a later try
-            row.last_error = self.failure = f"{type(exc).__name__}: {exc}"[:2000]
+            failure = f"{type(exc).__name__}: {exc}"[:2000]
+            row.last_error = self.failure = failure
             self.failed_message = context_of(row.envelope)
             row.save(update_fields=["attempts", "last_error"])
-            logger.debug("outbox: %s %s not published yet: %s", envelope.type, envelope.id, row.last_error)
-            return False
+            logger.debug("outbox: %s %s not published yet: %s", envelope.type, envelope.id, failure)
+            return failure
         self.failure = ""
         row.sent_at = timezone.now()
         row.last_error = ""
         row.save(update_fields=["attempts", "last_error", "sent_at"])
         log.sent(envelope, route=route, duration_ms=(time.perf_counter() - started) * 1000)
-        return True
+        return ""
 
 
 def due() -> Q:

@@ -37,7 +37,8 @@ import psycopg
 from orders.models import Order
 from shop.models import MessageLog
 from tests.faults.postgres import Cluster
-from tests.faults.run import Background, Catalog, Stack
+from tests.faults.run import Background, Catalog
+from tests.faults.stacks import Stack
 from tests.integration.workers import LOG_DIR, ROOT, procfile
 
 #: How long one order may take to be accepted, retries included, before the run fails.
@@ -100,6 +101,17 @@ def web_process(stack: Stack, name: str) -> Iterator[Web]:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def read_over_http(url: str) -> int:
+    """One read through the web process (it queries the database): its status, 0 if refused."""
+    try:
+        with urllib.request.urlopen(f"{url}/api/products", timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:
+        return 0
 
 
 def _answers(url: str) -> bool:

@@ -13,31 +13,21 @@ session (tests/faults/conftest.py).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import re
-import shutil
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import pytest
 import redis as redis_py
-from celery import Celery
 from django.db import connection
 from django.db.models import Count, Sum
-from django.test import override_settings
 from kombu import Connection
 
 from analytics.models import MetricRecord
@@ -51,18 +41,13 @@ from payments.models import Authorization
 from readmodel.models import OrderSummary
 from readmodel.selectors import lag
 from readmodel.services import rebuild
-from shop.messaging import bootstrap, subscriptions
-from shop.messaging.chaos import CHAOS_ENV, DUPLICATE_SHUFFLE
+from shop.messaging import subscriptions
 from shop.messaging.names import Kind
 from shop.messaging.relay import pending
 from shop.messaging.settings import COMMAND_QUEUES
 from shop.messaging.topology import service_queue_name
-from shop.messaging.transport import CeleryTransport, producer_app
 from shop.models import DeadLetter, EventRecord, MessageLog, OutboxMessage
-from tests.integration import brokers
-from tests.integration.conftest import purge
-from tests.integration.workers import LOG_DIR, ROOT, WorkerGroup, database_url, lock_brokers, procfile_workers
-from tests.services import in_ci, require_broker
+from tests.integration.workers import ROOT
 
 #: Orders per run; lower it while developing (SHOP_FAULT_ORDERS=60). At 200 a run logs 2,600
 #: (event mode) to 3,200 (command mode) sends and handlings, and the kill, the restart and the
@@ -77,25 +62,9 @@ SETTLE_TIMEOUT = float(os.environ.get("SHOP_FAULT_SETTLE_TIMEOUT", "420"))
 #: margin on top of the exact checks (every order final, outbox empty, every message handled by
 #: each consumer it was for, the broker's queues empty).
 QUIET = 1.0
-#: Redis hands a killed worker's unacknowledged messages out again after this many seconds.
-VISIBILITY_TIMEOUT = 10
-#: The relay re-sends a message a caught-up consumer never handled after this many seconds
-#: (shop/messaging/redelivery.py): above the visibility timeout, so Redis restores first.
-REDELIVER_AFTER = 20
-#: The saga deadline for the orders of a run. This tier measures delivery: an order must end
-#: confirmed however long the broker was down or the workers dead. With the default deadline
-#: (120 s) a long outage would, correctly, time orders out and cancel them; the saga scenarios
-#: (tests/integration/test_saga_scenarios.py) test that, not this tier.
-SAGA_TIMEOUT = 3600
-#: Threads placing orders while the broker is down: each order's fast path first spends ~2 s per
-#: message in the publish retries (shop/messaging/transport.py PUBLISH_RETRY) before giving up.
-DOWN_PLACERS = 32
 #: Threads placing orders otherwise, each order on its own connection: the orders arrive
 #: concurrently, as from several web processes, and a run spends its time on the fault.
 PLACERS = 4
-
-#: Seconds between releasing the broker lock and taking it again for the next run.
-LOCK_COURTESY = 0.5
 
 REPORT_PATH = ROOT / "var" / "fault-report.json"
 REPORT: list[dict[str, Any]] = []
@@ -103,196 +72,6 @@ REPORT: list[dict[str, Any]] = []
 CUSTOMER = "ada@example.com"  # not flagged by fraud (fraud/scoring.py)
 PRODUCT = "PROD-D"  # 4.50: QUANTITY of them stays far below the high-value and bulk rules
 QUANTITY = 2
-
-
-class StoppableBroker(Protocol):
-    @property
-    def url(self) -> str: ...
-
-    def prepare(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def start(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-def require_tools(broker: str) -> None:
-    """The stoppable broker needs its server tools here, and the shared broker's node running."""
-    require_broker(broker)
-    tool = "rabbitmqctl" if broker == "amqp" else "redis-server"
-    if shutil.which(tool) is None:
-        message = f"{tool} is not installed: the {broker} fault runs cannot stop and start a broker"
-        if in_ci():
-            pytest.fail(f"{message} (CI=true: a missing service is a failure)")
-        pytest.skip(message)
-
-
-# --- Processes ------------------------------------------------------------------------------
-
-
-@dataclass
-class Stack:
-    """The worker processes and the outbox relay of one run, on one stoppable broker."""
-
-    broker_name: str
-    broker: StoppableBroker
-    workers: WorkerGroup
-    #: worker name -> the service it runs ("inventory-2" -> "inventory")
-    services: dict[str, str] = field(default_factory=dict)
-    relay: subprocess.Popen[bytes] | None = None
-    app: Celery | None = None
-
-    @property
-    def url(self) -> str:
-        return self.broker.url
-
-    def env(self) -> dict[str, str]:
-        """What WorkerGroup.spawn gives a worker; the relay gets the same."""
-        return {
-            **os.environ,
-            "CELERY_BROKER_URL": self.url,
-            "DATABASE_URL": database_url(),
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "PYTHONPATH": str(ROOT),
-        }
-
-    def start(self, extra_workers: dict[str, str]) -> None:
-        self.services = {name: name for name in procfile_workers()}
-        self.workers.start(timeout=120)
-        for name, service in extra_workers.items():
-            self.workers.spawn(name, service)
-            self.services[name] = service
-        self.workers.wait_ready(list(extra_workers), timeout=120)
-        log = (LOG_DIR / f"{self.workers.broker}-relay.log").open("wb")
-        self.relay = subprocess.Popen(
-            [sys.executable, "manage.py", "relay_outbox", "--interval", "0.2"],
-            cwd=ROOT,
-            env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def kill_workers(self) -> list[str]:
-        """kill -9 every worker's process group (the main process and its prefork children)."""
-        names = list(self.workers.processes)
-        for proc in self.workers.processes.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        for proc in self.workers.processes.values():
-            proc.wait(timeout=30)
-        return names
-
-    def restart_workers(self, names: Sequence[str]) -> None:
-        for name in names:
-            self.workers.spawn(name, self.services[name])
-        self.workers.wait_ready(list(names), timeout=120)
-
-    def stop(self) -> None:
-        if self.relay is not None and self.relay.poll() is None:
-            os.killpg(self.relay.pid, signal.SIGTERM)
-            try:
-                self.relay.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.relay.pid, signal.SIGKILL)
-                self.relay.wait()
-        self.workers.stop()
-
-    def diagnose(self) -> str:
-        """Which processes are not running any more, with the end of their logs."""
-        dead = {
-            name: self.workers.log_path(name)
-            for name, proc in self.workers.processes.items()
-            if proc.poll() is not None
-        }
-        if self.relay is None or self.relay.poll() is not None:
-            dead["relay"] = LOG_DIR / f"{self.workers.broker}-relay.log"
-        if not dead:
-            return f"every process is running (logs: {LOG_DIR}/{self.workers.broker}-*.log)"
-        return "\n".join(
-            f"{name} is not running (exit {self._exit(name)}); end of {path}:\n{log_tail(path, 1500)}"
-            for name, path in dead.items()
-        )
-
-    def _exit(self, name: str) -> int | None:
-        proc = self.relay if name == "relay" else self.workers.processes.get(name)
-        return None if proc is None else proc.poll()
-
-
-def empty_broker(url: str) -> None:
-    """Nothing from an earlier run may reach this one: flush the private Redis (queues and its
-    unacked hash), or purge every queue of the vhost (its consumers are gone by now)."""
-    if url.startswith("redis"):
-        redis_py.Redis.from_url(url).flushdb()
-        return
-    app = producer_app(url)
-    try:
-        purge(app)
-    finally:
-        app.close()
-
-
-@contextlib.contextmanager
-def stack(
-    broker_name: str,
-    *,
-    name: str,
-    chaos: bool = False,
-    extra_workers: dict[str, str] | None = None,
-    extra_env: dict[str, str] | None = None,
-) -> Iterator[Stack]:
-    """Lock the machine's brokers, bring up the stoppable broker, the workers and the relay, and
-    wire this process's buses to that broker; undo all of it afterwards, whatever happened.
-
-    ``name`` names the run's logs, var/test-workers/faults-<name>-<broker>-<worker>.log, which stay.
-    ``extra_env`` is set for the run's processes (the database faults give them persistent
-    connections, as in production)."""
-    require_tools(broker_name)
-    lock = lock_brokers()
-    broker: StoppableBroker = brokers.RabbitMQ() if broker_name == "amqp" else brokers.PersistentRedis()
-    extra_env = extra_env or {}
-    saved = {
-        key: os.environ.get(key)
-        for key in ("SHOP_REDIS_VISIBILITY_TIMEOUT", "SHOP_REDELIVER_AFTER", CHAOS_ENV, *extra_env)
-    }
-    os.environ.update(extra_env)  # for every process of the run (not this one: its settings are read)
-    os.environ["SHOP_REDIS_VISIBILITY_TIMEOUT"] = str(VISIBILITY_TIMEOUT)
-    os.environ["SHOP_REDELIVER_AFTER"] = str(REDELIVER_AFTER)
-    if chaos:
-        os.environ[CHAOS_ENV] = DUPLICATE_SHUFFLE
-    else:
-        os.environ.pop(CHAOS_ENV, None)
-    slug = re.sub(r"[^a-z0-9]+", "-", f"{name} {broker_name}".lower()).strip("-")
-    run = Stack(broker_name, broker, WorkerGroup(f"faults-{slug}", broker.url))
-    try:
-        broker.prepare()
-        empty_broker(broker.url)
-        run.start(extra_workers or {})
-        run.app = producer_app(broker.url)
-        # Enough producer connections for the threads that place orders while the broker is down.
-        run.app.conf.broker_pool_limit = DOWN_PLACERS + 4
-        bootstrap.configure(transport=CeleryTransport(run.app))
-        with override_settings(SHOP_SAGA_TIMEOUT=SAGA_TIMEOUT):  # this process places the orders
-            yield run
-    finally:
-        try:
-            run.stop()
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-            bootstrap.configure()
-            if run.app is not None:
-                run.app.close()
-            broker.close()
-            os.close(lock)
-            # Other runs on this machine poll for the lock every 0.2 s: let one of them have it
-            # before this session's next run takes it again.
-            time.sleep(LOCK_COURTESY)
 
 
 class Background(threading.Thread):
@@ -704,7 +483,3 @@ def table(rows: Sequence[dict[str, Any]]) -> list[str]:
         )
 
     return [fmt(headers), "-+-".join("-" * w for w in widths), *(fmt(line) for line in body)]
-
-
-def log_tail(path: Path, chars: int = 2000) -> str:
-    return path.read_text(errors="replace")[-chars:] if path.exists() else f"(no {path})"

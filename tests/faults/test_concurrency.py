@@ -24,7 +24,7 @@ from inventory.models import Reservation
 from notifications.models import SentEmail
 from orders.models import Order
 from shop.models import DeadLetter, MessageLog
-from tests.faults import run
+from tests.faults import run, stacks
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -71,7 +71,7 @@ def process_group(pgid: int) -> set[int]:
 @pytest.mark.parametrize("mode", ["command", "event"])
 def test_hundred_orders_for_ten_in_stock(mode: str, catalog: None) -> None:
     label = f"concurrency / {mode} / amqp"
-    with run.stack("amqp", name=f"concurrency {mode}", extra_workers={"inventory-2": "inventory"}) as stack:
+    with stacks.stack("amqp", name=f"concurrency {mode}", extra_workers={"inventory-2": "inventory"}) as stack:
         pids = {name: process_group(stack.workers.processes[name].pid) for name in INVENTORY_WORKERS}
         shop = run.prepare_catalog(ORDERS, sku=PRODUCT, quantity=1, stock=STOCK)
         sampler = StockSampler(shop.product_id)

@@ -26,7 +26,7 @@ import time
 import pytest
 
 from orders.models import Order
-from tests.faults import run
+from tests.faults import run, stacks
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -42,7 +42,7 @@ RUN_TIMEOUT = 900 + 900
 def test_no_order_lost_and_nothing_applied_twice(fault: str, mode: str, broker: str, catalog: None) -> None:
     n = run.ORDERS
     label = f"{fault} / {mode} / {broker}"
-    with run.stack(broker, name=f"{fault} {mode}", chaos=fault == "duplicate+shuffle") as stack:
+    with stacks.stack(broker, name=f"{fault} {mode}", chaos=fault == "duplicate+shuffle") as stack:
         shop = run.prepare_catalog(n)
         started = time.monotonic()
         order_ids = []
@@ -71,7 +71,7 @@ def test_no_order_lost_and_nothing_applied_twice(fault: str, mode: str, broker: 
             bounce.finish()
         elif fault == "broker down":
             stack.broker.stop()
-            order_ids += run.place_orders(n, mode=mode, catalog=shop, threads=run.DOWN_PLACERS)
+            order_ids += run.place_orders(n, mode=mode, catalog=shop, threads=stacks.DOWN_PLACERS)
             assert Order.objects.filter(pk__in=order_ids).count() == n, "the outbox accepts every order"
             stack.broker.start()
         else:

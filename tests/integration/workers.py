@@ -89,6 +89,8 @@ class WorkerGroup:
     relay_process: subprocess.Popen[bytes] | None = None
     #: The benchmarks (bench/) run the same processes with their own settings module.
     settings_module: str = "tests.settings"
+    #: Set for every process of the group, whenever it is (re)started (the fault tier's settings).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def log_path(self, service: str) -> Path:
         return LOG_DIR / f"{self.broker}-{service}.log"
@@ -117,6 +119,7 @@ class WorkerGroup:
     def env(self) -> dict[str, str]:
         return {
             **os.environ,
+            **self.extra_env,
             "CELERY_BROKER_URL": self.broker_url,
             "DATABASE_URL": database_url(),
             "DJANGO_SETTINGS_MODULE": self.settings_module,
