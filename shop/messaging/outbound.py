@@ -33,10 +33,11 @@ from shop.models import OutboxMessage
 
 logger = logging.getLogger("shop.messaging")
 
-#: Seconds the fast path stands aside after it failed to publish: the broker is most likely
-#: down, and every further attempt would make its request wait through the publish retries
-#: (about 2 s a message, shop/messaging/transport.py) for nothing. The relay publishes the rows
-#: meanwhile, and keeps trying the broker on its own schedule.
+#: Seconds the fast path stands aside after the broker refused a publish: the broker is most
+#: likely down, and every further attempt would make its request wait through the publish
+#: retries (about 2 s a message, shop/messaging/transport.py) for nothing. The relay publishes
+#: the rows meanwhile, and keeps trying the broker on its own schedule. A database error does
+#: not pause it (see ``publish_after_commit``).
 FAST_PATH_PAUSE = 5.0
 
 
@@ -83,12 +84,16 @@ class OutboxDispatch:
             return  # the broker failed moments ago: the relay sends this row
         try:
             failure = self.relay.publish_now(message_id)
-            if not failure:
-                return  # sent, or someone else is sending it
         except Exception as exc:  # noqa: BLE001 - nothing may escape after a commit; the relay retries
+            # The database, not the broker (the row could not be claimed or marked sent): no
+            # pause. Pausing here sent the next messages through the relay's batches, and a
+            # connection cut before a batch's commit has the relay publish the whole batch again.
             if is_transient(exc):
                 reset_connections()
-            failure = f"{type(exc).__name__}: {exc}"
+            logger.warning("outbox: %s not published yet (%s: %s); the relay will", message_id, type(exc).__name__, exc)
+            return
+        if not failure:
+            return  # sent, or someone else is sending it
         self.paused_until = time.monotonic() + FAST_PATH_PAUSE
         logger.warning(
             "outbox: %s not published yet (%s); the relay will, and this process leaves the next %.0f s"

@@ -72,3 +72,30 @@ def test_one_failed_publish_leaves_the_next_messages_to_the_relay(caplog: pytest
     outbound.paused_until -= outbound_module.FAST_PATH_PAUSE  # the pause is over
     publish_one(outbound)
     assert broker.attempts == 6 and pending() == 0, "and the fast path sends again after its pause"
+
+
+def test_a_database_error_does_not_pause_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the broker's refusal pauses it: after a database error (the row could not be claimed)
+    the next message goes out on the fast path again, not through the relay's batches."""
+    from django.db import OperationalError
+
+    broker = SwitchableBroker()
+    outbound = OutboxDispatch(broker)
+    if not outbound.fast_path:
+        pytest.skip("SHOP_CHAOS turns the fast path off")
+    claim = outbound.relay.publish_now
+    calls = {"n": 0}
+
+    def database_gone_once(message_id: uuid.UUID) -> str | None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OperationalError("terminating connection due to administrator command")
+        return claim(message_id)
+
+    monkeypatch.setattr(outbound.relay, "publish_now", database_gone_once)
+
+    publish_one(outbound)  # the database fails this one: its row stays pending, for the relay
+    publish_one(outbound)
+
+    assert outbound.paused_until == 0.0
+    assert broker.attempts == 1 and pending() == 1, "the second message went out on the fast path"
