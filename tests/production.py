@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests import processes
 from tests.integration.workers import procfile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,14 +96,7 @@ def web_server(var_dir: Path) -> Iterator[str]:
     env = production_env(var_dir, PORT=str(port), WEB_WORKERS="1")
     command = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: env.get(m.group(1), m.group(2)), procfile()["web"])
     log = var_dir / "web.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", *shlex.split(command)],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    process = processes.start([sys.executable, "-m", *shlex.split(command)], env=env, log=log)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT
@@ -113,10 +106,4 @@ def web_server(var_dir: Path) -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        processes.stop(process)

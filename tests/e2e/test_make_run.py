@@ -35,6 +35,8 @@ from typing import Any
 import psutil
 import pytest
 
+from tests import processes
+
 pytestmark = [pytest.mark.e2e]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,14 +107,7 @@ def make_run(tmp_path: Path) -> Iterator[Any]:
         var.mkdir()
         log = tmp_path / f"make-run-{len(started)}.log"
         env = fresh_env(PORT=str(port), SHOP_VAR_DIR=str(var), **extra)
-        process = subprocess.Popen(
-            ["make", "--no-print-directory", "run", f"PORT={port}"],
-            cwd=ROOT,
-            env=env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        process = processes.start(["make", "--no-print-directory", "run", f"PORT={port}"], env=env, log=log)
         started.append(process)
         server = Server(f"http://127.0.0.1:{port}", process, log)
         deadline = time.monotonic() + START_TIMEOUT
@@ -128,13 +123,7 @@ def make_run(tmp_path: Path) -> Iterator[Any]:
 
     yield start
     for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C: honcho stops gunicorn
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        processes.stop(process, how=signal.SIGINT, timeout=30)  # as Ctrl-C: honcho stops gunicorn
 
 
 def place(server: Server, mode: str, *, token: str | None = None) -> str:

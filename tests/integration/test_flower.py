@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import signal
 import subprocess
 import time
 import urllib.error
@@ -23,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests import processes
 from tests.e2e.conftest import browser  # noqa: F401  (the module-scoped fixture)
 from tests.e2e.test_make_run import free_port, fresh_env
 from tests.integration.workers import ROOT
@@ -52,14 +51,7 @@ def flower(live_broker: str, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log = tmp_path / "flower.log"
     env = fresh_env(CELERY_BROKER_URL=BROKER_URLS[live_broker], FLOWER_BASIC_AUTH=":".join(CREDENTIALS))
-    process = subprocess.Popen(
-        ["make", "--no-print-directory", "flower", f"FLOWER_PORT={port}"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    process = processes.start(["make", "--no-print-directory", "flower", f"FLOWER_PORT={port}"], env=env, log=log)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT
@@ -73,12 +65,7 @@ def flower(live_broker: str, tmp_path: Path) -> Iterator[str]:
                 time.sleep(0.5)
         yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        processes.stop(process)
 
 
 @pytest.mark.browser

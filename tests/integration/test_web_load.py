@@ -26,7 +26,6 @@ import http.client
 import itertools
 import os
 import signal
-import subprocess
 import threading
 import time
 import urllib.error
@@ -41,9 +40,10 @@ import pytest
 from django.db import connection
 
 from orders.models import Order
+from tests import processes
 from tests.e2e.test_make_run import Server, free_port, fresh_env
 from tests.integration import brokers
-from tests.integration.workers import ROOT, database_url, lock_brokers
+from tests.integration.workers import database_url, lock_brokers
 
 pytestmark = [pytest.mark.integration, pytest.mark.real_brokers, pytest.mark.django_db(transaction=True)]
 
@@ -72,14 +72,7 @@ def stack(tmp_path: Path) -> Iterator[Server]:
         WEB_WORKERS=str(WEB_WORKERS),
         WEB_THREADS=str(WEB_THREADS),
     )
-    process = subprocess.Popen(
-        ["make", "--no-print-directory", "run", f"PORT={port}"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    process = processes.start(["make", "--no-print-directory", "run", f"PORT={port}"], env=env, log=log)
     server = Server(f"http://127.0.0.1:{port}", process, log)
     try:
         deadline = time.monotonic() + START_TIMEOUT
@@ -89,13 +82,7 @@ def stack(tmp_path: Path) -> Iterator[Server]:
             time.sleep(0.5)
         yield server
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C: honcho stops every process
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        processes.stop(process, how=signal.SIGINT, timeout=60)  # as Ctrl-C: honcho stops every process
         os.close(lock)
 
 
