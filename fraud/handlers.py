@@ -1,7 +1,12 @@
-"""Event mode: the lesson's FraudDetectionService. Adding it changed nothing in orders."""
+"""Event mode: the lesson's FraudDetectionService. Adding it changed nothing in orders.
+
+Every order gets a verdict, stated as a fact: ``order.flagged`` (the lesson's, risk > 0.8) or
+``order.cleared``. Orders confirms nothing before one of them (fraud/apps.py says it must wait).
+"""
 
 from __future__ import annotations
 
+import shop.contracts.fraud  # noqa: F401  (registers order.flagged and order.cleared, published below)
 from fraud import services
 from shop.contracts.orders import OrderPlaced
 from shop.messaging.bootstrap import bus
@@ -23,4 +28,11 @@ def check_fraud(envelope: Envelope, event: OrderPlaced) -> str:
             caused_by=envelope,
         )
         return f"risk {assessment.score}: flagged ({'; '.join(assessment.reasons)})"
-    return f"risk {assessment.score}: not flagged"
+    # The other verdict is a fact too: orders waits for one or the other before it confirms.
+    bus().events.publish(
+        "order.cleared",
+        {"order_id": str(event.order_id), "risk_score": assessment.score, "reasons": assessment.reasons},
+        producer=SERVICE,
+        caused_by=envelope,
+    )
+    return f"risk {assessment.score}: cleared"

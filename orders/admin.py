@@ -2,7 +2,8 @@
 
 Orders change only through the flows (orders/services.py), which also send the messages that
 tell or inform the other services; an edit here would send nothing. So the admin shows orders
-and never writes them.
+and never edits them. Its only writes are two actions for staff, releasing or rejecting a held
+order, and they go through the same services (orders/review.py) as the staff API.
 
 The message log has no foreign key to orders: every message an order caused carries the
 order's id as its ``correlation_id``, in both modes. The order page shows those messages as a
@@ -19,15 +20,16 @@ overwrites the row in place, so there is no history to show.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin import TabularInline
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -36,9 +38,10 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from orders import lifecycle
+from orders import lifecycle, review
+from orders.errors import OrderError
 from orders.models import FailedCommand, FlowMode, IdempotencyKey, Order, OrderLine
-from orders.services import row_state
+from orders.rows import row_state
 from shop.admin import ReadOnlyModelAdmin, truncated
 from shop.admin_timeline import order_timeline
 from shop.eventstore import store
@@ -46,6 +49,8 @@ from shop.eventstore.store import StoredEvent
 from shop.messaging.errors import MessagingError
 
 _Child = TypeVar("_Child", bound=Model)
+#: review.release_hold or review.reject_hold
+Decision = Callable[..., Order]
 
 
 class ReadOnlyInline(TabularInline[_Child, Order]):
@@ -174,10 +179,42 @@ class OrderAdmin(ReadOnlyModelAdmin[Order]):
     fieldsets = [
         (None, {"fields": ["id", "customer", "mode", "status", "total", "placed_at", "updated_at"]}),
         ("Outcome", {"fields": ["reserved_at", "risk_score", "hold_reason", "cancel_reason"]}),
+        ("Review of a hold", {"fields": ["authorized_at", "reviewed_by", "reviewed_at"]}),
         ("History (event store)", {"fields": ["event_stream"]}),
     ]
     inlines = [OrderLineInline, FailedCommandInline]
     change_form_template = "admin/orders/order/change_form.html"
+    actions = ["release_holds", "reject_holds"]
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        """Releasing or rejecting a hold is a staff decision (the staff API checks the same)."""
+        return bool(request.user.is_active and request.user.is_staff)
+
+    @admin.action(description="Release the selected held orders (confirm them)", permissions=["review"])
+    def release_holds(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        self._review(request, queryset, review.release_hold, "released")
+
+    @admin.action(
+        description="Reject the selected held orders (cancel, release stock, void payment)", permissions=["review"]
+    )
+    def reject_holds(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        self._review(request, queryset, review.reject_hold, "rejected")
+
+    def _review(self, request: HttpRequest, queryset: QuerySet[Order], decide: Decision, verb: str) -> None:
+        """Each order in its own transaction, through the same service as the staff API; an order
+        that is not on hold is named and left alone."""
+        done, refused = 0, []
+        for order_id in queryset.values_list("id", flat=True):
+            try:
+                decide(order_id, reviewed_by=request.user.get_username())
+            except OrderError as exc:
+                refused.append(f"{str(order_id)[:8]}: {exc.message}")
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"{done} held order{'s' if done != 1 else ''} {verb}.", messages.SUCCESS)
+        if refused:
+            self.message_user(request, f"Not {verb}: {'; '.join(refused)}", messages.WARNING)
 
     @admin.display(description="id", ordering="id")
     def short_id(self, obj: Order) -> str:

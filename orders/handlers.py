@@ -6,8 +6,8 @@ none of the apps that publish them.
 
 from __future__ import annotations
 
-from orders import services
-from shop.contracts.fraud import OrderFlagged
+from orders import review, services
+from shop.contracts.fraud import OrderCleared, OrderFlagged
 from shop.contracts.inventory import StockReservationFailed
 from shop.contracts.payments import PaymentAuthorized, PaymentDeclined
 from shop.messaging.envelope import Envelope
@@ -19,7 +19,8 @@ orders = Subscriber("orders")
 @orders.on("payment.authorized")
 def confirm_when_paid(envelope: Envelope, event: PaymentAuthorized) -> str:
     """The last step of the choreographed saga: stock is reserved (payments only authorizes
-    after ``inventory.reserved``) and the money is held."""
+    after ``inventory.reserved``) and the money is held. Confirmed now, or once fraud's verdict
+    or a person's release is in (orders/review.py)."""
     order = services.confirm_order(event.order_id, cause=envelope)
     return f"order {order.status}"
 
@@ -39,5 +40,11 @@ def reject_when_declined(envelope: Envelope, event: PaymentDeclined) -> str:
 
 @orders.on("order.flagged")
 def hold_when_flagged(envelope: Envelope, event: OrderFlagged) -> str:
-    order = services.hold_order(event.order_id, risk_score=event.risk_score, reasons=event.reasons, cause=envelope)
+    order = review.hold_order(event.order_id, risk_score=event.risk_score, reasons=event.reasons, cause=envelope)
+    return f"order {order.status} (risk {event.risk_score})"
+
+
+@orders.on("order.cleared")
+def record_when_cleared(envelope: Envelope, event: OrderCleared) -> str:
+    order = review.clear_order(event.order_id, risk_score=event.risk_score, cause=envelope)
     return f"order {order.status} (risk {event.risk_score})"

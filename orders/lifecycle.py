@@ -23,12 +23,14 @@ State = dict[str, Any]
 PLACED, CONFIRMED, ON_HOLD, CANCELLED = "placed", "confirmed", "on_hold", "cancelled"
 PAID, PACKED, SHIPPED = "paid", "packed", "shipped"
 
-#: action -> statuses it is allowed from
+#: action -> statuses it is allowed from (release and reject: a person's decision on a hold)
 ALLOWED = {
     "pay": {PLACED, CONFIRMED},
     "pack": {PAID},
     "ship": {PACKED},
     "cancel": {PLACED, CONFIRMED, ON_HOLD, PAID},
+    "release": {ON_HOLD},
+    "reject": {ON_HOLD},
 }
 
 #: The lesson's event names, so its own example replays unchanged.
@@ -56,12 +58,18 @@ def evolve(state: State, event_type: str, data: Mapping[str, Any]) -> State:
         case "order.confirmed":
             status = CONFIRMED if state.get("status") == PLACED else state.get("status")
             return {**state, "status": status, "reserved_at": _when(data.get("confirmed_at"))}
+        case "order.risk_scored":
+            return {**state, "risk_score": data.get("risk_score")}
         case "order.held":
             status = ON_HOLD if state.get("status") in {PLACED, CONFIRMED, PAID} else state.get("status")
             reasons = "; ".join(data.get("reasons", []))
             return {**state, "status": status, "risk_score": data.get("risk_score"), "hold_reason": reasons}
+        case "order.authorized":
+            return {**state, "authorized_at": _when(data.get("authorized_at"))}
+        case "order.released":
+            return {**state, "status": data.get("status"), **_review(data)}
         case "order.cancelled":
-            return {**state, "status": CANCELLED, "cancel_reason": data.get("reason", "")}
+            return {**state, "status": CANCELLED, "cancel_reason": data.get("reason", ""), **_review(data)}
         case "order.paid":
             return {**state, "status": PAID, "payment_method": data.get("method")}
         case "order.packed":
@@ -76,6 +84,20 @@ def evolve(state: State, event_type: str, data: Mapping[str, Any]) -> State:
             }
         case _:
             return state
+
+
+def released_status(state: State) -> str:
+    """Where a released hold returns to: the status the order had before it was held."""
+    if state.get("payment_method"):
+        return PAID
+    return CONFIRMED if state.get("reserved_at") else PLACED
+
+
+def _review(data: Mapping[str, Any]) -> State:
+    """Who released or rejected a held order, when the event says (a customer's cancel does not)."""
+    if not data.get("reviewed_by"):
+        return {}
+    return {"reviewed_by": data["reviewed_by"], "reviewed_at": _when(data.get("reviewed_at"))}
 
 
 def _when(value: Any) -> datetime | None:

@@ -28,8 +28,18 @@ class Order(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLACED, db_index=True)
     total = models.DecimalField(max_digits=14, decimal_places=2)
     reserved_at = models.DateTimeField(null=True, blank=True, help_text="When inventory confirmed the stock.")
-    risk_score = models.FloatField(null=True, blank=True)
+    authorized_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When stock and payment were both secured while the order still waited for its risk verdict "
+        "or for a person to release its hold. Confirmation follows the verdict or the release.",
+    )
+    risk_score = models.FloatField(null=True, blank=True, help_text="Fraud's score, 0 to 1; null until it answers.")
     hold_reason = models.TextField(blank=True, default="")
+    reviewed_by = models.CharField(
+        max_length=150, blank=True, default="", help_text="The staff user who released or rejected the hold."
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
     cancel_reason = models.TextField(blank=True, default="")
     payment_method = models.CharField(max_length=30, blank=True, default="")
     warehouse = models.CharField(max_length=30, blank=True, default="")

@@ -19,7 +19,7 @@ from typing import Any
 from orders import lifecycle
 from orders.errors import OrderError, OrderNotFound
 from orders.models import FlowMode, Order
-from orders.services import row_state
+from orders.rows import row_state
 from shop.eventstore import store
 from shop.eventstore.store import StoredEvent
 

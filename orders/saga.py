@@ -27,6 +27,9 @@ from shop.messaging.bootstrap import bus
 from shop.messaging.envelope import Envelope
 
 PRODUCER = "orders"
+#: The step a saga waits at when its remote steps are done but the order is held or not judged
+#: by fraud yet (orders/review.py): not a command, a person's (or fraud's) answer.
+REVIEW = "review"
 #: The reply every step's command comes back as, success or failure (shop/contracts/replies.py).
 REPLY = "orders.advance_saga"
 
@@ -158,9 +161,28 @@ def compensate(
     return [step.undo for step in undone]
 
 
+def wait_for_review(order: Order, detail: str) -> None:
+    """The remote steps are done; confirmation waits for fraud's verdict or a person."""
+    saga = Saga.objects.select_for_update().filter(order=order).first()
+    if saga is None or saga.state != Saga.State.RUNNING:
+        return
+    saga.current_step = REVIEW
+    _note(saga, REVIEW, "waiting", detail)
+    saga.save()
+
+
+def note(order: Order, step: str, outcome: str, detail: str) -> None:
+    """Add a line to the saga's history (a hold, a person's decision) without moving it."""
+    saga = Saga.objects.select_for_update().filter(order=order).first()
+    if saga is not None:
+        _note(saga, step, outcome, detail)
+        saga.save()
+
+
 def stuck(saga: Saga) -> bool:
-    """Running past its deadline: the timer should have ended it. Shown in the admin."""
-    return saga.state == Saga.State.RUNNING and saga.deadline < timezone.now()
+    """Running past its deadline: the timer should have ended it. Shown in the admin. A saga
+    waiting at its review step is not stuck: a person may take as long as needed."""
+    return saga.state == Saga.State.RUNNING and saga.current_step != REVIEW and saga.deadline < timezone.now()
 
 
 def _send(step: Step, order: Order, *, cause: Envelope | None) -> None:

@@ -142,8 +142,15 @@ class OrderOut(Schema):
     total: Decimal
     customer: CustomerRef
     lines: list[LineOut]
-    risk_score: float | None
-    hold_reason: str
+    risk_score: float | None = Field(description="Fraud's score, 0 to 1; null until fraud has answered.")
+    hold_reason: str = Field(
+        description="Why fraud flagged it; the order then waits for staff to release or reject it."
+    )
+    reviewed_by: str = Field(description="The staff user who released or rejected the hold; empty otherwise.")
+    reviewed_at: datetime | None
+    authorized_at: datetime | None = Field(
+        description="When stock and payment were secured while the order waited for its risk verdict or a person."
+    )
     cancel_reason: str
     payment_method: str
     warehouse: str

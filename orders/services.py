@@ -24,10 +24,13 @@ from django.utils import timezone
 from catalog.models import Customer
 from catalog.selectors import products_by_id
 from orders import deadlines, lifecycle, saga
-from orders.errors import InvalidTransition, OrderError, OrderNotFound
+from orders.errors import InvalidTransition, OrderError
 from orders.flows import flow_for
 from orders.flows.payloads import order_ref, priced_lines
 from orders.models import FailedCommand, FlowMode, IdempotencyKey, Order, OrderLine
+from orders.rows import apply_event as _apply
+from orders.rows import locked as _locked
+from shop.contracts.fraud import risk_verdict_required
 from shop.contracts.orders import DEFAULT_PAYMENT_TOKEN
 from shop.contracts.replies import CommandOutcome
 from shop.messaging.envelope import Envelope
@@ -193,7 +196,7 @@ def cancel_order(order_id: uuid.UUID, *, reason: str = "cancelled by the custome
         if order.status == Order.Status.CANCELLED:
             raise InvalidTransition("status", "the order is already cancelled")
         lifecycle.check("cancel", order.status)
-        data = _cancellation(order, reason)
+        data = cancellation(order, reason)
         _apply(order, "order.cancelled", data)
         deadlines.disarm(order)
         flow_for(order.mode).cancelled(order, data=data, cause=None)
@@ -201,11 +204,11 @@ def cancel_order(order_id: uuid.UUID, *, reason: str = "cancelled by the custome
 
 
 def confirm_order(order_id: uuid.UUID, *, cause: Envelope) -> Order:
-    """Stock is reserved and payment authorized. A held or paid order keeps its status, but is
-    confirmed all the same."""
+    """Stock is reserved and payment authorized. The order is confirmed, unless it still waits
+    for its risk verdict or is held: then it is confirmed after the verdict or the release."""
     with transaction.atomic():
         order = _locked(order_id)
-        _confirm(order, cause)
+        _secured(order, cause)
     return order
 
 
@@ -223,7 +226,8 @@ def expire_order(order_id: uuid.UUID, *, cause: Envelope) -> Order:
     still waiting is cancelled, and every step that did or may still take effect is undone."""
     with transaction.atomic():
         order = _locked(order_id)
-        if order.reserved_at is None and order.status != Order.Status.CANCELLED:
+        waiting = order.reserved_at is None and order.authorized_at is None
+        if waiting and order.status != Order.Status.CANCELLED:
             _expire(order, cause)
     return order
 
@@ -238,18 +242,41 @@ def advance_saga(order_id: uuid.UUID, outcome: CommandOutcome, *, cause: Envelop
         if after is saga.Next.FAILED:
             _reject(order, detail, cause)
         elif after is saga.Next.CONFIRM:
-            _confirm(order, cause)
+            _secured(order, cause)
     return detail
 
 
-def _confirm(order: Order, cause: Envelope) -> None:
-    if order.reserved_at is not None or order.status == Order.Status.CANCELLED:
-        return  # already confirmed, or cancelled meanwhile (the cancel undid the steps)
+def awaiting_review(order: Order) -> bool:
+    """Held, or not yet judged by fraud (when fraud is installed): nothing final may happen."""
+    return order.status == Order.Status.ON_HOLD or (risk_verdict_required() and order.risk_score is None)
+
+
+def _secured(order: Order, cause: Envelope) -> None:
+    """The fulfilment's last step answered: stock reserved, payment authorized."""
+    if order.reserved_at is not None or order.authorized_at is not None or order.status == Order.Status.CANCELLED:
+        return  # already confirmed or waiting, or cancelled meanwhile (the cancel undid the steps)
     if deadlines.passed(order):
         # The last answer came after the deadline. The timer may simply not have been handled
         # yet (a busy worker, a relay that was down): the deadline is the rule, not the timer.
         _expire(order, cause)
         return
+    deadlines.disarm(order)  # the steps finished in time; a person may take as long as needed
+    if awaiting_review(order):
+        data = {**order_ref(order), "authorized_at": timezone.now().isoformat()}
+        _apply(order, "order.authorized", data)
+        flow_for(order.mode).awaiting_review(order, data=data, cause=cause)
+        return
+    _confirm(order, cause)
+
+
+def confirm_if_secured(order: Order, cause: Envelope | None) -> None:
+    """After a verdict or a release: confirm an order whose stock and payment were secured."""
+    waiting = order.authorized_at is not None and order.reserved_at is None
+    if waiting and order.status != Order.Status.CANCELLED and not awaiting_review(order):
+        _confirm(order, cause)
+
+
+def _confirm(order: Order, cause: Envelope | None) -> None:
     data = {
         **order_ref(order),
         "user_id": order.customer_id,
@@ -258,12 +285,11 @@ def _confirm(order: Order, cause: Envelope) -> None:
         "confirmed_at": timezone.now().isoformat(),
     }
     _apply(order, "order.confirmed", data)
-    deadlines.disarm(order)
     flow_for(order.mode).confirmed(order, data=data, cause=cause)
 
 
 def _expire(order: Order, cause: Envelope) -> None:
-    data = _cancellation(order, deadlines.reason(order))
+    data = cancellation(order, deadlines.reason(order))
     _apply(order, "order.cancelled", data)
     flow_for(order.mode).timed_out(order, data=data, cause=cause)
 
@@ -271,23 +297,10 @@ def _expire(order: Order, cause: Envelope) -> None:
 def _reject(order: Order, reason: str, cause: Envelope) -> None:
     if order.status == Order.Status.CANCELLED:
         return
-    data = _cancellation(order, reason)
+    data = cancellation(order, reason)
     _apply(order, "order.cancelled", data)
     deadlines.disarm(order)
     flow_for(order.mode).rejected(order, data=data, cause=cause)
-
-
-def hold_order(
-    order_id: uuid.UUID, *, risk_score: float, reasons: Sequence[str], cause: Envelope | None = None
-) -> Order:
-    with transaction.atomic():
-        order = _locked(order_id)
-        if order.hold_reason:
-            return order  # already held
-        data = {**order_ref(order), "risk_score": risk_score, "reasons": list(reasons)}
-        _apply(order, "order.held", data)
-        flow_for(order.mode).held(order, data=data, cause=cause)
-    return order
 
 
 def pay_order(order_id: uuid.UUID, *, method: str) -> Order:
@@ -301,11 +314,6 @@ def pack_order(order_id: uuid.UUID, *, warehouse: str) -> Order:
 def ship_order(order_id: uuid.UUID, *, carrier: str, tracking: str) -> Order:
     facts = {"carrier": carrier, "tracking": tracking, "shipped_at": timezone.now().isoformat()}
     return _advance(order_id, "ship", "order.shipped", facts)
-
-
-def record_risk(order_id: uuid.UUID, *, risk_score: float) -> None:
-    """Command mode: fraud's score for an order it did not flag (no lifecycle change)."""
-    Order.objects.filter(pk=order_id).update(risk_score=risk_score)
 
 
 def note_command_failure(order_id: uuid.UUID, *, command: str, command_id: uuid.UUID, error: str) -> None:
@@ -326,62 +334,13 @@ def _advance(order_id: uuid.UUID, action: str, event_type: str, facts: dict[str,
     return order
 
 
-#: Order row field <- lifecycle state key
-ROW_FIELDS = {
-    "status": "status",
-    "reserved_at": "reserved_at",
-    "risk_score": "risk_score",
-    "hold_reason": "hold_reason",
-    "cancel_reason": "cancel_reason",
-    "payment_method": "payment_method",
-    "warehouse": "warehouse",
-    "carrier": "carrier",
-    "tracking": "tracking",
-    "shipped_at": "shipped_at",
-}
-
-
-def _apply(order: Order, event_type: str, data: dict[str, Any]) -> None:
-    """Overwrite the row with the state after ``event_type``: the same ``evolve`` that replay uses."""
-    before = row_state(order)
-    after = lifecycle.evolve(before, event_type, data)
-    changed = [name for name in ROW_FIELDS if after.get(name) != before.get(name) and name in after]
-    for name in changed:
-        setattr(order, ROW_FIELDS[name], after[name])
-    order.save(update_fields=[*changed, "updated_at"] if not order._state.adding else None)
-
-
-def row_state(order: Order) -> lifecycle.State:
-    """The row as lifecycle state (the shape ``lifecycle.replay`` produces)."""
-    return {
-        "status": order.status,
-        "total": order.total,
-        "reserved_at": order.reserved_at,
-        "risk_score": order.risk_score,
-        "hold_reason": order.hold_reason,
-        "cancel_reason": order.cancel_reason,
-        "payment_method": order.payment_method,
-        "warehouse": order.warehouse,
-        "carrier": order.carrier,
-        "tracking": order.tracking,
-        "shipped_at": order.shipped_at,
-    }
-
-
-def _cancellation(order: Order, reason: str) -> dict[str, Any]:
+def cancellation(order: Order, reason: str) -> dict[str, Any]:
     return {
         **order_ref(order),
         "user_id": order.customer_id,
         "reason": reason,
         "cancelled_at": timezone.now().isoformat(),
     }
-
-
-def _locked(order_id: uuid.UUID) -> Order:
-    order = Order.objects.select_for_update().filter(pk=order_id).first()
-    if order is None:
-        raise OrderNotFound("id", f"no order with id {order_id}")
-    return order
 
 
 def _merge_lines(items: Sequence[LineRequest]) -> dict[int, int]:

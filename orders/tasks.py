@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 
-from orders import services
+from orders import review, services
 from shop.contracts.orders import EnforceDeadline
 from shop.contracts.replies import CommandOutcome
 from shop.messaging.envelope import Envelope
@@ -34,12 +34,12 @@ def enforce_deadline(envelope: Envelope, command: EnforceDeadline) -> dict[str, 
 def review_risk(envelope: Envelope, outcome: CommandOutcome) -> dict[str, str]:
     score = float(outcome.result["risk_score"])
     if outcome.result.get("flagged"):
-        order = services.hold_order(
+        order = review.hold_order(
             _order_id(outcome), risk_score=score, reasons=outcome.result.get("reasons", []), cause=envelope
         )
         return {"order": order.status}
-    services.record_risk(_order_id(outcome), risk_score=score)
-    return {"risk_score": str(score)}
+    order = review.clear_order(_order_id(outcome), risk_score=score, cause=envelope)
+    return {"order": order.status, "risk_score": str(score)}
 
 
 @command_handler("orders.note_failure", service="orders")

@@ -32,7 +32,10 @@ STATUSES = (PLACED, CONFIRMED, ON_HOLD, CANCELLED, PAID, PACKED, SHIPPED)
 ORDER_STREAM_EVENTS = (
     "order.placed",
     "order.confirmed",
+    "order.risk_scored",
     "order.held",
+    "order.authorized",
+    "order.released",
     "order.cancelled",
     "order.paid",
     "order.packed",
@@ -81,9 +84,14 @@ def apply(summary: Summary, event: StoredEvent, *, customer_name: CustomerNames)
         case "order.confirmed":
             # Stock reserved: an order already held or paid keeps that status.
             return replace(summary, status=CONFIRMED if status == PLACED else status)
+        case "order.risk_scored":
+            return replace(summary, risk_score=float(data["risk_score"]))
         case "order.held":
             held = ON_HOLD if status in {PLACED, CONFIRMED, PAID} else status
             return replace(summary, status=held, flagged=True, risk_score=float(data["risk_score"]))
+        case "order.released":
+            # A person let the held order go on: back to where it was (flagged stays true).
+            return replace(summary, status=str(data["status"]))
         case "order.cancelled":
             return replace(summary, status=CANCELLED)
         case "order.paid":

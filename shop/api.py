@@ -19,11 +19,12 @@ from typing import Any
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import HttpError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from catalog.api import router as catalog_router
 from orders.api import router as orders_router
 from orders.errors import OrderError
+from orders.review_api import router as review_router
 from readmodel.api import router as readmodel_router
 from shop.messaging.transient import is_transient, reset_connections
 from shop.order_detail import router as order_detail_router
@@ -33,6 +34,7 @@ logger = logging.getLogger("shop.api")
 api = NinjaAPI(title="Shop order flows", version="1", urls_namespace="api")
 api.add_router("/", catalog_router)
 api.add_router("/", orders_router)
+api.add_router("/", review_router)
 api.add_router("/", order_detail_router)
 api.add_router("/", readmodel_router)
 
@@ -59,6 +61,15 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     """Ninja's other refusals (a body that is not JSON: 400) in the same list shape, naming no field."""
     error = {"type": "http_error", "loc": [], "msg": exc.message}
     return api.create_response(request, {"detail": [error]}, status=exc.status_code)
+
+
+@api.exception_handler(AuthenticationError)
+def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    """A staff endpoint without valid credentials: 401, asking for HTTP Basic."""
+    error = {"type": "not_authenticated", "loc": ["header", "Authorization"], "msg": "staff credentials required"}
+    response = api.create_response(request, {"detail": [error]}, status=401)
+    response["WWW-Authenticate"] = 'Basic realm="shop staff"'
+    return response
 
 
 @api.exception_handler(OrderError)

@@ -69,7 +69,7 @@ def placed(order: Order, *, data: dict[str, Any]) -> None:
     )
 
 
-def confirmed(order: Order, *, data: dict[str, Any], cause: Envelope) -> None:
+def confirmed(order: Order, *, data: dict[str, Any], cause: Envelope | None) -> None:
     commands = bus().commands
     commands.send(  # -> queue email.send
         "email.send",
@@ -79,6 +79,7 @@ def confirmed(order: Order, *, data: dict[str, Any], cause: Envelope) -> None:
             "data": {**order_ref(order), "total": str(order.total), "customer_name": order.customer.name},
         },
         producer=PRODUCER,
+        correlation_id=str(order.id),
         caused_by=cause,
         on_failure="orders.note_failure",
     )
@@ -86,6 +87,7 @@ def confirmed(order: Order, *, data: dict[str, Any], cause: Envelope) -> None:
         "analytics.record",
         {**order_ref(order), "revenue": str(order.total), "items_sold": order.item_count},
         producer=PRODUCER,
+        correlation_id=str(order.id),
         caused_by=cause,
         on_failure="orders.note_failure",
     )
@@ -112,12 +114,31 @@ def timed_out(order: Order, *, data: dict[str, Any], cause: Envelope) -> None:
 
 
 def held(order: Order, *, data: dict[str, Any], cause: Envelope | None) -> None:
-    """Nobody else needs to know: the hold blocks payment and shipping inside orders."""
+    """Nobody else needs to know: the saga waits at its review step until a person decides."""
+    saga.note(order, saga.REVIEW, "held", f"risk {data['risk_score']}: {'; '.join(data['reasons'])}")
 
 
-def progressed(order: Order, *, event_type: str, data: dict[str, Any]) -> None:
-    """Paid, packed, shipped: command mode just overwrote the row; nothing is sent, and no
-    history is kept."""
+def awaiting_review(order: Order, *, data: dict[str, Any], cause: Envelope) -> None:
+    """Stock reserved and payment authorized, but the order is held or not judged yet."""
+    detail = "held: waiting for a person" if order.status == Order.Status.ON_HOLD else "waiting for fraud's verdict"
+    saga.wait_for_review(order, detail)
+
+
+def released(order: Order, *, data: dict[str, Any]) -> None:
+    saga.note(order, saga.REVIEW, "released", f"by {data['reviewed_by']}")
+
+
+def rejected_on_review(order: Order, *, data: dict[str, Any]) -> None:
+    # A person said no: undo every step that took effect or may still (the saga may not have
+    # reached the review step yet), and tell the customer.
+    saga.note(order, saga.REVIEW, "rejected", f"by {data['reviewed_by']}")
+    saga.compensate(order, FULFILMENT, reason=order.cancel_reason, cause=None, in_flight=True)
+    _send_cancellation_email(order, None)
+
+
+def progressed(order: Order, *, event_type: str, data: dict[str, Any], cause: Envelope | None = None) -> None:
+    """Paid, packed, shipped, a risk score: command mode just overwrote the row; nothing is
+    sent, and no history is kept."""
 
 
 def _send_cancellation_email(order: Order, cause: Envelope | None) -> None:

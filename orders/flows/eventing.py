@@ -27,7 +27,7 @@ def placed(order: Order, *, data: dict[str, Any]) -> None:
     _record("order.placed", order, data, cause=None)
 
 
-def confirmed(order: Order, *, data: dict[str, Any], cause: Envelope) -> None:
+def confirmed(order: Order, *, data: dict[str, Any], cause: Envelope | None) -> None:
     _record("order.confirmed", order, data, cause=cause)
 
 
@@ -48,8 +48,21 @@ def held(order: Order, *, data: dict[str, Any], cause: Envelope | None) -> None:
     _record("order.held", order, data, cause=cause)
 
 
-def progressed(order: Order, *, event_type: str, data: dict[str, Any]) -> None:
-    _record(event_type, order, data, cause=None)
+def awaiting_review(order: Order, *, data: dict[str, Any], cause: Envelope) -> None:
+    _record("order.authorized", order, data, cause=cause)
+
+
+def released(order: Order, *, data: dict[str, Any]) -> None:
+    _record("order.released", order, data, cause=None)
+
+
+def rejected_on_review(order: Order, *, data: dict[str, Any]) -> None:
+    # A cancellation like any other: inventory releases and payments voids on it by themselves.
+    _record("order.cancelled", order, data, cause=None)
+
+
+def progressed(order: Order, *, event_type: str, data: dict[str, Any], cause: Envelope | None = None) -> None:
+    _record(event_type, order, data, cause=cause)
 
 
 def _record(event_type: str, order: Order, data: dict[str, Any], *, cause: Envelope | None) -> None:

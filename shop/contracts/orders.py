@@ -66,19 +66,54 @@ class OrderConfirmed(OrderRef):
     confirmed_at: datetime
 
 
+@event("order.risk_scored")
+class OrderRiskScored(OrderRef):
+    """Orders recorded fraud's score for an order it did not flag (``order.cleared``): the order
+    may be confirmed once its stock and payment are secured."""
+
+    risk_score: float = Field(ge=0, le=1)
+
+
 @event("order.held")
 class OrderHeld(OrderRef):
-    """Orders put the order on hold after fraud's ``order.flagged``."""
+    """Orders put the order on hold after fraud's ``order.flagged``: nothing final (confirmation,
+    its e-mail, revenue) happens until a person releases or rejects it."""
 
     risk_score: float = Field(ge=0, le=1)
     reasons: list[str]
 
 
+@event("order.authorized")
+class OrderAuthorized(OrderRef):
+    """Stock reserved and payment authorized, while the order still waits for its risk verdict
+    or for a person: it is confirmed (``order.confirmed``) after the verdict or the release."""
+
+    authorized_at: datetime
+
+
+@event("order.released")
+class OrderReleased(OrderRef):
+    """A person looked at a held order and let it go on. ``status`` is where it returns to
+    (placed, or paid if the customer paid meanwhile); confirmation follows once stock and
+    payment are secured, exactly as for an order that was never held."""
+
+    status: Literal["placed", "confirmed", "paid"]
+    reviewed_by: str = Field(min_length=1, max_length=150)
+    reviewed_at: datetime
+    note: str = Field(default="", max_length=500)
+
+
 @event("order.cancelled")
 class OrderCancelled(OrderRef):
+    """Any cancellation: the customer's, a failed step's, the deadline's, or a person rejecting a
+    held order (then ``reviewed_by`` and ``reviewed_at`` say who and when). Inventory and
+    payments undo their part on it, whatever the cause."""
+
     user_id: int = Field(gt=0)
     reason: str = Field(max_length=500)
     cancelled_at: datetime
+    reviewed_by: str | None = Field(default=None, max_length=150)
+    reviewed_at: datetime | None = None
 
 
 @event("order.paid")

@@ -45,6 +45,9 @@ class Result:
     attempts: int = 0
     error: str = ""
     value: dict[str, Any] = field(default_factory=dict)
+    #: A handler's refusal (CommandRejected) in its own words, for the sender's reply: the log's
+    #: ``error`` adds "rejected: ", the sender gets the business reason as event mode states it.
+    reason: str = ""
 
 
 def dead_letter(
@@ -203,7 +206,7 @@ def _deliver_command(
                 attempts=result.attempts,
                 error=result.error,
             )
-            _reply(service, envelope, ok=False, error=result.error)
+            _reply(service, envelope, ok=False, error=result.reason or result.error)
         return result
     return dead_letter(service, queue, raw, result.error, envelope=envelope, attempts=result.attempts)
 
@@ -257,7 +260,7 @@ def apply_once(
                 return Result(MessageLog.Status.FAILED, attempt, error)
             time.sleep(policy.delay(attempt))
         except CommandRejected as exc:
-            return Result(MessageLog.Status.FAILED, attempt, f"rejected: {exc}")
+            return Result(MessageLog.Status.FAILED, attempt, f"rejected: {exc}", reason=str(exc))
         except Exception as exc:  # any handler error is retried, then reported
             error = f"{type(exc).__name__}: {exc}"
             if is_transient(exc):

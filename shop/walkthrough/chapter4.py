@@ -19,8 +19,8 @@ from orders import services
 from orders.management.commands.replay_order import stream_table
 from orders.models import Order
 from orders.replay import NoHistory, ReplayedState, audit, jsonable, state_of
+from orders.rows import row_state
 from orders.selectors import messages_caused_by
-from orders.services import row_state
 from shop.eventstore import store
 from shop.walkthrough import render
 from shop.walkthrough.context import Context

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from catalog.models import Customer, Product
-from orders import services
+from orders import review, services
 from orders.models import Order
 from shop.messaging import subscriptions
 from shop.messaging.names import Kind
@@ -33,6 +33,13 @@ class Flow:
 
     def cancel(self, order_id: uuid.UUID) -> Order:
         return services.cancel_order(order_id)
+
+    def release(self, order_id: uuid.UUID, by: str = "alice") -> Order:
+        """A member of staff releases the held order (as the admin action and the staff API do)."""
+        return review.release_hold(order_id, reviewed_by=by)
+
+    def reject(self, order_id: uuid.UUID, by: str = "alice") -> Order:
+        return review.reject_hold(order_id, reviewed_by=by)
 
     def wait_for(self, what: str, predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None:
         deadline = time.monotonic() + timeout

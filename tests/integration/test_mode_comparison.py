@@ -15,6 +15,7 @@ from analytics.selectors import totals
 from inventory.models import Reservation
 from notifications.models import SentEmail
 from orders.models import FailedCommand, Order
+from payments.models import Authorization
 from shop.messaging import faults
 from shop.models import DeadLetter, MessageLog
 from tests.integration.harness import Flow
@@ -73,13 +74,57 @@ def test_who_names_whom(flow: Flow) -> None:
 
 
 def test_risky_order_is_flagged_and_held(flow: Flow) -> None:
+    """Held means holding: stock and payment are secured, but nothing final happens."""
     order = flow.settle(flow.place(MALLORY, ("PROD-C", 1)).id)
 
     assert order.status == Order.Status.ON_HOLD
     assert order.risk_score == pytest.approx(0.85)
     assert "disposable email" in order.hold_reason
+    assert order.authorized_at is not None, "stock and payment secured, waiting for a person"
+    assert order.reserved_at is None, "not confirmed"
     assert flow.stock("PROD-C") == 4  # held, but the stock is reserved
+    assert Authorization.objects.get(order_id=order.id).status == Authorization.Status.AUTHORIZED
+    assert emails(order, "order-confirmation") == 0
+    assert totals()["revenue"] == 0
+    assert not MessageLog.objects.filter(correlation_id=str(order.id), name="order.confirmed").exists()
+
+
+def test_held_then_released(flow: Flow) -> None:
+    """A person releases the hold: the same end state as an order that was never flagged."""
+    order = flow.settle(flow.place(MALLORY, ("PROD-C", 1)).id)
+    assert order.status == Order.Status.ON_HOLD
+
+    flow.release(order.id, by="alice")
+    order = flow.settle(order.id)
+
+    assert order.status == Order.Status.CONFIRMED
+    assert order.reserved_at is not None
+    assert (order.reviewed_by, order.cancel_reason) == ("alice", "")
+    assert flow.stock("PROD-C") == 4
+    assert Authorization.objects.get(order_id=order.id).status == Authorization.Status.AUTHORIZED
     assert emails(order, "order-confirmation") == 1
+    assert totals() == {"revenue": order.total, "items_sold": Decimal("1")}
+    assert not FailedCommand.objects.exists() and not DeadLetter.objects.exists()
+
+
+def test_held_then_rejected(flow: Flow) -> None:
+    """A person rejects the hold: cancelled, stock back on the shelf, payment voided, customer told."""
+    order = flow.settle(flow.place(MALLORY, ("PROD-C", 1)).id)
+    assert order.status == Order.Status.ON_HOLD
+
+    flow.reject(order.id, by="alice")
+    flow.wait_for("stock released", lambda: flow.stock("PROD-C") == 5)
+    order = flow.settle(order.id)
+
+    assert order.status == Order.Status.CANCELLED
+    assert order.cancel_reason == "rejected after review by alice"
+    assert order.reviewed_by == "alice" and order.reviewed_at is not None
+    assert Reservation.objects.get(order_id=order.id).status == Reservation.Status.RELEASED
+    assert Authorization.objects.get(order_id=order.id).status == Authorization.Status.VOIDED
+    assert emails(order, "order-confirmation") == 0
+    assert emails(order, "order-cancelled") == 1
+    assert totals()["revenue"] == 0
+    assert not FailedCommand.objects.exists() and not DeadLetter.objects.exists()
 
 
 def test_out_of_stock_cancels_without_confirmation(flow: Flow) -> None:

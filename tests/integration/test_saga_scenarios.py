@@ -5,7 +5,8 @@ Command mode orchestrates (orders/saga.py walks ``FULFILMENT``); event mode chor
 the same state in both styles: order status, stock, money held, stock held, e-mails sent,
 and nothing leaked (no reservation or authorization still held for a cancelled order).
 
-How each row is staged: out of stock orders more than the shelf holds; a card token ending in
+How each row is staged: held orders are Mallory's (fraud flags her order at risk 0.85), then a
+member of staff releases or rejects it; out of stock orders more than the shelf holds; a card token ending in
 0002 is declined; one ending in 0003 is a slow issuer (SHOP_PAYMENT_SLOW_SECONDS, 4 s for the
 test workers) while this test sets a 2 s deadline; the crash kills the orders worker with
 SIGKILL before the order is placed and restarts it once inventory has reserved, so the saga
@@ -19,7 +20,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -36,6 +38,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 ADA = "ada@example.com"
 SKU, QUANTITY = "PROD-A", 2
+#: Mallory's espresso machine: risk 0.85 (high value, disposable e-mail), so fraud flags it.
+MALLORY, RISKY_SKU = "mallory@mailinator.com", "PROD-C"
 REPORT_PATH = ROOT / "var" / "saga-scenarios.json"
 ROWS: list[dict[str, Any]] = []
 
@@ -69,6 +73,20 @@ EXPECTED = {
         "stock held": False,
         "emails": ["order-cancelled"],
     },
+    "held, then released": {
+        "order": "confirmed",
+        "stock": -1,
+        "money held": True,
+        "stock held": True,
+        "emails": ["order-confirmation"],
+    },
+    "held, then rejected": {
+        "order": "cancelled",
+        "stock": 0,
+        "money held": False,
+        "stock held": False,
+        "emails": ["order-cancelled"],
+    },
     "crash mid-saga": {
         "order": "confirmed",
         "stock": -QUANTITY,
@@ -79,13 +97,13 @@ EXPECTED = {
 }
 
 
-def final_state(flow: Flow, order: Order, stock_before: int) -> dict[str, Any]:
+def final_state(flow: Flow, order: Order, stock_before: int, sku: str = SKU) -> dict[str, Any]:
     order.refresh_from_db()
     reservation = Reservation.objects.filter(order_id=order.id).first()
     authorization = Authorization.objects.filter(order_id=order.id).first()
     return {
         "order": order.status,
-        "stock": flow.stock(SKU) - stock_before,
+        "stock": flow.stock(sku) - stock_before,
         "money held": authorization is not None and authorization.status == Authorization.Status.AUTHORIZED,
         "stock held": reservation is not None and reservation.status == Reservation.Status.RESERVED,
         "emails": sorted(SentEmail.objects.filter(order_id=order.id).values_list("template", flat=True)),
@@ -107,6 +125,7 @@ def record(scenario: str, flow: Flow, order: Order, state: dict[str, Any]) -> No
             "authorization": authorization.status if authorization else "none",
             "saga": f"{saga.state}: {', '.join(saga.compensations) or '-'}" if saga else "none (choreography)",
             "reason": order.cancel_reason,
+            "reviewed by": order.reviewed_by,
         }
     )
     REPORT_PATH.parent.mkdir(exist_ok=True)
@@ -151,6 +170,28 @@ def test_timeout(flow: Flow, settings: Any) -> None:
     # before the saga got to the payment step (a slow reservation on a busy machine).
     authorization = Authorization.objects.filter(order_id=order.id).first()
     assert authorization is None or authorization.status == Authorization.Status.VOIDED, authorization
+
+
+def run_held(scenario: str, flow: Flow, decide: Callable[[uuid.UUID], Order]) -> dict[str, Any]:
+    """Fraud flags the order; once stock and payment are secured, a person decides."""
+    before = flow.stock(RISKY_SKU)
+    order = flow.settle(flow.place(MALLORY, (RISKY_SKU, 1)).id)
+    assert (order.status, order.reserved_at) == (Order.Status.ON_HOLD, None), "held, not confirmed"
+    assert order.authorized_at is not None, "stock and payment secured while held"
+    decide(order.id)
+    flow.wait_for("the order to be confirmed or cancelled", lambda: _final(order))
+    settled = flow.settle(order.id)
+    state = final_state(flow, settled, before, RISKY_SKU)
+    record(scenario, flow, settled, state)
+    return state
+
+
+def test_held_then_released(flow: Flow) -> None:
+    assert run_held("held, then released", flow, flow.release) == EXPECTED["held, then released"]
+
+
+def test_held_then_rejected(flow: Flow) -> None:
+    assert run_held("held, then rejected", flow, flow.reject) == EXPECTED["held, then rejected"]
 
 
 @pytest.fixture

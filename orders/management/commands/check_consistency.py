@@ -1,7 +1,7 @@
 """``python manage.py check_consistency``: does every event-mode order row equal the replay of
 its stream?
 
-The row is written by applying each lifecycle event to it (``orders.services._apply``), and the
+The row is written by applying each lifecycle event to it (``orders.rows.apply_event``), and the
 stream is the list of those same events, so the two must agree. A difference means someone
 changed the row behind the services' back (or a bug did). Exits non-zero if anything drifted.
 """
