@@ -57,7 +57,10 @@ def evolve(state: State, event_type: str, data: Mapping[str, Any]) -> State:
             return {**state, "status": PLACED, "total": Decimal(str(total)), "currency": data.get("currency")}
         case "order.confirmed":
             status = CONFIRMED if state.get("status") == PLACED else state.get("status")
-            return {**state, "status": status, "reserved_at": _when(data.get("confirmed_at"))}
+            confirmed_at = _when(data.get("confirmed_at"))
+            # Secured now, unless the order already waited (order.authorized) for a verdict or a person.
+            authorized_at = state.get("authorized_at") or confirmed_at
+            return {**state, "status": status, "reserved_at": confirmed_at, "authorized_at": authorized_at}
         case "order.risk_scored":
             return {**state, "risk_score": data.get("risk_score")}
         case "order.held":
