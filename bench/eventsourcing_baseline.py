@@ -3,8 +3,8 @@
 Our event store is a table behind the Django ORM, written by the order services. Whether that
 is a reasonable design is a question of cost, and the fair yardstick is a library built for
 event sourcing, on the same database, recording the same facts. So this module models the
-order as an ``eventsourcing`` aggregate whose five events (placed, confirmed, paid, packed,
-shipped) carry the payloads our services record, and measures the library the way an
+order as an ``eventsourcing`` aggregate whose six events (placed, risk scored, confirmed, paid,
+packed, shipped) carry the payloads our services record, and measures the library the way an
 application would use it:
 
 - writes as a command handler does, one step per transaction: load the order
@@ -59,6 +59,10 @@ class Order(Aggregate):
         self.total = amount
         self.currency = currency
 
+    @event("RiskScored")
+    def score(self, risk_score: float) -> None:
+        self.risk_score = risk_score
+
     @event("Confirmed")
     def confirm(self, user_id: int, items: list[dict[str, Any]], total: str, confirmed_at: str) -> None:
         self.status = "confirmed"
@@ -97,6 +101,8 @@ def place(order_id: UUID, data: Mapping[str, Any]) -> Order:
 def advance(order: Order, event_type: str, data: Mapping[str, Any]) -> None:
     """Apply one of our lifecycle events after ``order.placed`` to the library's aggregate."""
     match event_type:
+        case "order.risk_scored":
+            order.score(risk_score=data["risk_score"])
         case "order.confirmed":
             order.confirm(
                 user_id=data["user_id"], items=data["items"], total=data["total"], confirmed_at=data["confirmed_at"]

@@ -84,7 +84,7 @@ def data_model(f: Facts) -> TableRow:
         "Current state: the order row, overwritten in place",
         runtime,
         measured="event store rows for the mode's recent orders",
-        sources=[find_function(f.root, "orders/services.py", "_apply", "overwrites the row with the new state")],
+        sources=[find_function(f.root, "orders/rows.py", "apply_event", "overwrites the row with the new state")],
         verdict=v,
     )
     log = f.logs[EVENT]

@@ -35,8 +35,6 @@ LEAD = (
 SCENARIO = Scenario("Ada", "a normal order, then paid, packed and shipped", "ada@example.com", (("PROD-A", 1),))
 #: The lesson's own example: paid by card, packed in W2, shipped with DHL.
 PAYMENT, WAREHOUSE, CARRIER = "card", "W2", "DHL"
-#: The version to travel back to: after placed and confirmed, before the payment.
-BEFORE_PAYMENT = 2
 
 HOW = {
     "command": "the row is overwritten at every change (orders/flows/commanding.py: progressed)",
@@ -58,6 +56,9 @@ class History:
     status_before_payment: str  # or why it cannot be known
     replay_equals_row: str
     states: list[ReplayedState] = field(default_factory=list)  # one per version (event mode)
+    #: The version to travel back to: the last one before ``order.paid`` (placed, fraud's
+    #: verdict and confirmed, in the order they happened to arrive).
+    before_payment: int = 0
 
 
 def run(ctx: Context) -> None:
@@ -100,7 +101,8 @@ def progress_and_read_back(played: Run, ctx: Context) -> History:
         history.replay_equals_row = "nothing to replay"
         return history
     history.states = [state_of(played.order, version) for version in range(1, whole.stream_version + 1)]
-    history.status_before_payment = str(history.states[BEFORE_PAYMENT - 1].state["status"])
+    history.before_payment = next(e.version for e in whole.events if e.type == "order.paid") - 1
+    history.status_before_payment = str(history.states[history.before_payment - 1].state["status"])
     history.replay_equals_row = "yes" if not drifts else "no: " + ", ".join(d.field for d in drifts)
     return history
 
@@ -126,7 +128,7 @@ def show(ctx: Context, history: History) -> None:
     ctx.console.print(time_travel_table(history.states))
     ctx.console.print(
         f"[dim]Same on the command line: python manage.py replay_order {order.id} "
-        f"--until-version {BEFORE_PAYMENT}[/dim]"
+        f"--until-version {history.before_payment}[/dim]"
     )
 
 
@@ -172,7 +174,7 @@ def comparison_table(histories: Sequence[History]) -> Table:
         ("order status now", lambda h: h.order.status),
         ("events in its stream", lambda h: str(h.stored_events)),
         ("messages sent by pay, pack, ship", lambda h: str(h.messages_for_progress)),
-        (f"status at version {BEFORE_PAYMENT} (before payment)", lambda h: h.status_before_payment),
+        ("status just before payment", lambda h: h.status_before_payment),
         ("replay of the stream equals the row", lambda h: h.replay_equals_row),
     ]
     for label, cell in rows:
@@ -186,7 +188,7 @@ def insights(histories: Sequence[History]) -> list[str]:
         if h.states:
             points.append(
                 f"[b]{h.mode} mode[/b]: {h.stored_events} immutable events; folding all of them gives the row "
-                f"({h.replay_equals_row}), folding the first {BEFORE_PAYMENT} gives the order as it was before "
+                f"({h.replay_equals_row}), folding the first {h.before_payment} gives the order as it was before "
                 f"payment ({h.status_before_payment}). Debugging is replaying."
             )
         else:

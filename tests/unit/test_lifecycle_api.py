@@ -1,8 +1,9 @@
 """The order lifecycle over HTTP: pay, pack, ship, the 409s that refuse a wrong step, and time
 travel through an event-mode order's stream (``GET /api/orders/{id}/state?version=N``).
 
-No worker runs here, so inventory never reserves the stock: ``reserve`` states
-``inventory.reserved`` to the order service directly, as inventory's event would.
+No worker runs here, so inventory never reserves the stock: ``reserve`` states fraud's verdict
+(not flagged: risk 0.0, ``order.risk_scored`` in the stream) and the fulfilment's last answer
+to the order service directly, as fraud's and payments' events would.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 from django.test import Client
 
 from orders.models import Order
+from orders.review import clear_order
 from orders.services import confirm_order
 from shop.eventstore import store
 from shop.messaging.envelope import Envelope
@@ -44,6 +46,7 @@ def reserve(order_id: str, capture: CaptureCallbacks) -> None:
         data={"order_id": order_id, "items": [{"product_id": product_id(), "quantity": 2}]},
     )
     with capture(execute=True):
+        clear_order(uuid.UUID(order_id), risk_score=0.0)
         confirm_order(uuid.UUID(order_id), cause=cause)
 
 
@@ -86,8 +89,8 @@ def test_event_mode_journey_appends_and_publishes_each_step(
     assert shipped["warehouse"] == "W2"
     assert (shipped["carrier"], shipped["tracking"]) == ("DHL", "XYZ")
     assert shipped["shipped_at"] is not None
-    assert shipped["version"] == 5
-    types = ["order.placed", "order.confirmed", "order.paid", "order.packed", "order.shipped"]
+    assert shipped["version"] == 6
+    types = ["order.placed", "order.risk_scored", "order.confirmed", "order.paid", "order.packed", "order.shipped"]
     assert [e.type for e in store.read_stream(order["id"])] == types
     assert recorded.names == types
 
@@ -283,21 +286,22 @@ def test_state_at_each_version_shows_each_intermediate_status(
     advance(client, django_capture_on_commit_callbacks, order["id"], until="ship")
 
     statuses = []
-    for version in range(1, 6):
+    for version in range(1, 7):
         response = client.get(f"/api/orders/{order['id']}/state", {"version": version})
         assert response.status_code == 200, response.content
         body = response.json()
         assert body["order_id"] == order["id"]
-        assert (body["version"], body["stream_version"]) == (version, 5)
+        assert (body["version"], body["stream_version"]) == (version, 6)
         assert [e["version"] for e in body["events"]] == list(range(1, version + 1))
         statuses.append(body["state"]["status"])
-    assert statuses == ["placed", "confirmed", "paid", "packed", "shipped"]
+    assert statuses == ["placed", "placed", "confirmed", "paid", "packed", "shipped"]
 
-    paid = client.get(f"/api/orders/{order['id']}/state", {"version": 3}).json()
+    paid = client.get(f"/api/orders/{order['id']}/state", {"version": 4}).json()
     assert paid["state"]["payment_method"] == "card"
-    assert "warehouse" not in paid["state"]  # not packed yet at version 3
+    assert paid["state"]["risk_score"] == 0.0
+    assert "warehouse" not in paid["state"]  # not packed yet at version 4
     assert paid["state"]["total"] == "49.98"  # a Decimal, as a string
-    event = paid["events"][2]
+    event = paid["events"][3]
     assert event["type"] == "order.paid"
     assert event["schema_version"] == event["stored_schema_version"] == 1
     assert event["data"]["method"] == "card"
@@ -317,7 +321,7 @@ def test_state_without_a_version_is_the_current_state(
 
     now = client.get(f"/api/orders/{order['id']}/state").json()
 
-    assert now == client.get(f"/api/orders/{order['id']}/state", {"version": 5}).json()
+    assert now == client.get(f"/api/orders/{order['id']}/state", {"version": 6}).json()
     row = client.get(f"/api/orders/{order['id']}").json()
     for field in ("status", "total", "payment_method", "warehouse", "carrier", "tracking"):
         assert now["state"][field] == row[field], field
@@ -330,7 +334,7 @@ def test_state_without_a_version_is_the_current_state(
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("version", "error_type"),
-    [("0", "greater_than_equal"), ("-1", "greater_than_equal"), ("3", "value_error"), ("two", "int_parsing")],
+    [("0", "greater_than_equal"), ("-1", "greater_than_equal"), ("4", "value_error"), ("two", "int_parsing")],
 )
 def test_state_version_out_of_range_is_422_naming_version(
     client: Client,
@@ -341,7 +345,7 @@ def test_state_version_out_of_range_is_422_naming_version(
     error_type: str,
 ) -> None:
     order = place(client, django_capture_on_commit_callbacks, mode="event")
-    reserve(order["id"], django_capture_on_commit_callbacks)  # the stream is at version 2
+    reserve(order["id"], django_capture_on_commit_callbacks)  # the stream is at version 3
 
     response = client.get(f"/api/orders/{order['id']}/state", {"version": version})
 
@@ -349,7 +353,7 @@ def test_state_version_out_of_range_is_422_naming_version(
     error = only_error(response)
     assert (error["loc"], error["type"]) == (["query", "version"], error_type)
     if error_type == "value_error":
-        assert error["msg"] == "version must be between 1 and 2, the stream's current version"
+        assert error["msg"] == "version must be between 1 and 3, the stream's current version"
 
 
 @pytest.mark.django_db
@@ -396,9 +400,10 @@ def test_order_detail_shows_the_stream_and_the_replayed_state(
 
     history = detail["history"]
     assert history["available"] is True
-    assert history["version"] == detail["version"] == 4
-    assert [e["type"] for e in history["events"]] == ["order.placed", "order.confirmed", "order.paid", "order.packed"]
-    assert history["events"][3]["data"]["warehouse"] == "W2"
+    assert history["version"] == detail["version"] == 5
+    types = ["order.placed", "order.risk_scored", "order.confirmed", "order.paid", "order.packed"]
+    assert [e["type"] for e in history["events"]] == types
+    assert history["events"][4]["data"]["warehouse"] == "W2"
     assert history["state"]["status"] == detail["status"] == "packed"
     assert history["drift"] == []
     assert "matches" in history["note"]
@@ -425,11 +430,11 @@ def test_order_detail_shows_the_read_model_once_projected(
     read_model = client.get(f"/api/orders/{order['id']}").json()["read_model"]
 
     assert behind["summary"] is None
-    assert behind["lag"]["pending_events"] >= 5
+    assert behind["lag"]["pending_events"] >= 6
     summary = read_model["summary"]
     assert summary["order_id"] == order["id"]
     assert (summary["status"], summary["total"], summary["customer_name"]) == ("shipped", "49.98", "Ada Lovelace")
-    assert read_model["lag"]["pending_events"] == behind["lag"]["pending_events"] - 5
+    assert read_model["lag"]["pending_events"] == behind["lag"]["pending_events"] - 6
 
 
 @pytest.mark.django_db

@@ -26,6 +26,7 @@ from django.urls import reverse
 from ninja.testing import TestClient
 
 from catalog.models import Customer, Product
+from orders import review
 from orders import services as orders
 from orders.models import FlowMode, Order
 from readmodel import handlers, projection, selectors, services
@@ -82,6 +83,7 @@ def _shipped_order(recorded: RecordingTransport) -> tuple[Order, list[Envelope]]
     """An event-mode order placed, confirmed, paid, packed and shipped; nothing projected yet."""
     order = _place("ada@example.com", ("PROD-A", 2), ("PROD-B", 1))
     (placed,) = _events_of(recorded, order)
+    review.clear_order(order.id, risk_score=0.0, cause=placed)  # fraud's verdict, then payment's
     orders.confirm_order(order.id, cause=placed)
     orders.pay_order(order.id, method="card")
     orders.pack_order(order.id, warehouse="W2")
@@ -89,6 +91,7 @@ def _shipped_order(recorded: RecordingTransport) -> tuple[Order, list[Envelope]]
     events = _events_of(recorded, order)
     assert [e.type for e in events] == [
         "order.placed",
+        "order.risk_scored",
         "order.confirmed",
         "order.paid",
         "order.packed",
@@ -156,7 +159,7 @@ def test_the_api_lists_the_same_statuses_as_the_projection() -> None:
 @transactional
 def test_a_shipped_order_is_folded_into_one_summary(recorded: RecordingTransport, catalog: None) -> None:
     order, events = _shipped_order(recorded)
-    assert _push(events[0]) == "applied 5 events of the order's stream"
+    assert _push(events[0]) == "applied 6 events of the order's stream"
     summary = selectors.summary_for(order.id)
     assert summary is not None
     assert summary.customer_name == "Ada Lovelace"
@@ -166,8 +169,8 @@ def test_a_shipped_order_is_folded_into_one_summary(recorded: RecordingTransport
     assert summary.status == order.status == "shipped"
     assert summary.placed_at == order.placed_at
     assert summary.shipped_at == order.shipped_at is not None
-    assert (summary.flagged, summary.risk_score) == (False, None)
-    assert _tracking(str(order.id)) == (5, store.read_stream(str(order.id))[-1].position)
+    assert (summary.flagged, summary.risk_score) == (False, 0.0)
+    assert _tracking(str(order.id)) == (6, store.read_stream(str(order.id))[-1].position)
 
 
 @transactional
@@ -215,7 +218,7 @@ def test_the_inbox_skips_a_redelivery_before_the_projector_sees_it(recorded: Rec
     first = deliver_event("projector", events[0].to_wire(), queue="projector.events")
     second = deliver_event("projector", events[0].to_wire(), queue="projector.events")
     assert (first.status, second.status) == (MessageLog.Status.HANDLED, MessageLog.Status.DUPLICATE)
-    assert first.value == {"did": ["applied 5 events of the order's stream"]}
+    assert first.value == {"did": ["applied 6 events of the order's stream"]}
     assert OrderSummary.objects.get(order_id=order.id).status == "shipped"
 
 
@@ -224,11 +227,11 @@ def test_an_event_pushed_first_fetches_the_missing_ones_and_a_late_one_is_harmle
     recorded: RecordingTransport, catalog: None
 ) -> None:
     order, events = _shipped_order(recorded)
-    placed, confirmed, paid, packed, shipped = events
-    # The last event arrives first: the four before it are read from the store.
-    assert _push(shipped) == "applied 5 events of the order's stream"
+    placed, scored, confirmed, paid, packed, shipped = events
+    # The last event arrives first: the five before it are read from the store.
+    assert _push(shipped) == "applied 6 events of the order's stream"
     after_shipped = _snapshot()
-    for late in (packed, placed, paid, confirmed):
+    for late in (packed, placed, paid, scored, confirmed):
         assert _push(late) == "already applied"
     assert _snapshot() == after_shipped
     assert after_shipped[str(order.id)]["status"] == "shipped"
@@ -485,9 +488,11 @@ def test_a_rebuild_ends_where_the_live_projector_did(live_worker: None) -> None:
 
     def reserved_or_cancelled() -> bool:
         rows = Order.objects.filter(pk__in=[o.pk for o in placed])
-        return all(o.reserved_at is not None or o.status == "cancelled" for o in rows) and _settled()
+        # The held order's stock and payment are secured (authorized_at), but it is not confirmed.
+        secured = all(o.authorized_at is not None or o.status == "cancelled" for o in rows)
+        return secured and _settled()
 
-    _wait("every order to be confirmed or cancelled", reserved_or_cancelled)
+    _wait("every order to be secured or cancelled", reserved_or_cancelled)
     orders.pay_order(shipped.id, method="card")
     orders.pack_order(shipped.id, warehouse="W2")
     orders.ship_order(shipped.id, carrier="DHL", tracking="XYZ")
@@ -527,8 +532,8 @@ def test_a_rebuild_replaces_a_corrupted_read_model(recorded: RecordingTransport,
     seen: list[tuple[int, int]] = []
     report = services.rebuild(batch_size=2, progress=lambda done, total: seen.append((done, total)))
     assert _snapshot() == good
-    assert (report.events, report.streams) == (5, 1)
-    assert seen[0] == (0, 5) and seen[-1] == (5, 5)
+    assert (report.events, report.streams) == (6, 1)
+    assert seen[0] == (0, 6) and seen[-1] == (6, 6)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
 
 
@@ -543,14 +548,14 @@ def test_admin_shows_the_lag_and_rebuilds_on_post(
     changelist = reverse("admin:readmodel_ordersummary_changelist")
     page = admin_client.get(changelist).content.decode()
     assert 'id="projection-lag"' in page
-    assert "5 events not applied yet" in page
+    assert "6 events not applied yet" in page
     assert "Rebuild projections" in page
     rebuild = reverse("admin:readmodel_ordersummary_rebuild")
     assert admin_client.get(rebuild).status_code == 405
     response = admin_client.post(rebuild, follow=True)
     assert response.status_code == 200
     page = response.content.decode()
-    assert "Rebuilt 1 order summaries from 5 events" in page
+    assert "Rebuilt 1 order summaries from 6 events" in page
     assert "up to date" in page
     assert OrderSummary.objects.get(order_id=order.id).status == "shipped"
     tracking = admin_client.get(reverse("admin:readmodel_projectiontracking_changelist")).content.decode()

@@ -103,9 +103,9 @@ def test_state_at_folds_a_prefix_of_the_stream(
 ) -> None:
     order_id = shipped_event_order(client, django_capture_on_commit_callbacks)
 
-    packed = state_at(uuid.UUID(order_id), 4)
+    packed = state_at(uuid.UUID(order_id), 5)  # placed, risk scored, confirmed, paid, packed
 
-    assert (packed.version, packed.stream_version) == (4, 5)
+    assert (packed.version, packed.stream_version) == (5, 6)
     assert packed.state["status"] == "packed"
     assert packed.state["warehouse"] == "W2"
     assert "carrier" not in packed.state
@@ -178,6 +178,7 @@ def test_jsonable_turns_the_reducers_values_into_json() -> None:
         "total": "5.00",
         "currency": "EUR",
         "reserved_at": "2025-01-02T03:04:05+00:00",
+        "authorized_at": "2025-01-02T03:04:05+00:00",
     }
 
 
@@ -196,17 +197,24 @@ def test_replay_order_prints_the_stream_and_the_current_state(
     out = run("replay_order", order_id)
 
     assert f"order {order_id}" in out
-    assert "stream at version 5" in out
+    assert "stream at version 6" in out
     for header in ("version", "position", "type", "schema v", "recorded at", "key data"):
         assert header in out
-    for event_type in ("order.placed", "order.confirmed", "order.paid", "order.packed", "order.shipped"):
+    for event_type in (
+        "order.placed",
+        "order.risk_scored",
+        "order.confirmed",
+        "order.paid",
+        "order.packed",
+        "order.shipped",
+    ):
         assert event_type in out
     assert "method=card" in out
     assert "carrier=DHL" in out
-    assert "state after version 5 (now)" in out
-    event_rows = [line.split() for line in out.splitlines() if line.split()[:1] in [[str(v)] for v in range(1, 6)]]
-    assert [row[-1] for row in event_rows] == ["yes"] * 5
-    state_lines = out.split("state after version 5")[1]
+    assert "state after version 6 (now)" in out
+    event_rows = [line.split() for line in out.splitlines() if line.split()[:1] in [[str(v)] for v in range(1, 7)]]
+    assert [row[-1] for row in event_rows] == ["yes"] * 6
+    state_lines = out.split("state after version 6")[1]
     assert "shipped" in state_lines
     assert "49.98" in state_lines
 
@@ -220,12 +228,12 @@ def test_replay_order_until_a_version_travels_back_in_time(
 ) -> None:
     order_id = shipped_event_order(client, django_capture_on_commit_callbacks)
 
-    out = run("replay_order", order_id, "--until-version", "3")
+    out = run("replay_order", order_id, "--until-version", "4")
 
-    assert "state after version 3 (time travel)" in out
-    rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["4"], ["5"])]
+    assert "state after version 4 (time travel)" in out
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["5"], ["6"])]
     assert [row[-1] for row in rows] == ["no", "no"]  # packed and shipped are listed, but not folded
-    state = out.split("state after version 3")[1]
+    state = out.split("state after version 4")[1]
     assert "paid" in state
     assert "card" in state
     assert "W2" not in state
@@ -321,5 +329,5 @@ def test_check_consistency_reports_every_drifted_field(
         f"DRIFT order {order_id} status: row='paid' replayed='shipped'",
         f"DRIFT order {order_id} total: row='1.00' replayed='49.98'",
         f"DRIFT order {order_id} tracking: row='' replayed='XYZ'",
-        f"DRIFT order {order_id} version: row=4 replayed=5",
+        f"DRIFT order {order_id} version: row=4 replayed=6",
     ]

@@ -134,9 +134,7 @@ def test_staff_release_confirms_a_secured_held_order(
     secured(order_id, capture)
 
     with capture(execute=True):
-        response = client.post(
-            f"/api/orders/{order_id}/release", '{"note": "known customer"}', content_type="application/json", **staff
-        )
+        response = post_as(client, staff, f"/api/orders/{order_id}/release", {"note": "known customer"})
 
     assert response.status_code == 200, response.content
     body = response.json()
@@ -195,7 +193,12 @@ def test_staff_reject_cancels_and_undoes(
 
 def post_as(client: Client, headers: dict[str, str], path: str, body: Any = None) -> Any:
     data = "" if body is None else json.dumps(body)
-    return client.post(path, data, content_type="application/json", **headers)
+    return client.post(path, data, content_type="application/json", headers=_headers(headers))
+
+
+def _headers(meta: dict[str, str]) -> dict[str, str]:
+    """``basic()`` gives WSGI environ keys (HTTP_AUTHORIZATION); the client's headers= wants names."""
+    return {key.removeprefix("HTTP_").replace("_", "-").title(): value for key, value in meta.items()}
 
 
 @pytest.mark.parametrize("action", ["release", "reject"])

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Customer, Product
-from orders import saga, services
+from orders import review, saga, services
 from orders.deadlines import TIMER
 from orders.models import FlowMode, Order, Saga
 from shop.contracts.replies import CommandOutcome
@@ -31,12 +31,16 @@ from tests.fakes import RecordingTransport
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.db_engine]
 
 
-def place(mode: str, token: str | None = None) -> Order:
+def place(mode: str, token: str | None = None, *, cleared: bool = True) -> Order:
+    """Ada's order; ``cleared``: fraud's verdict (not flagged) is in, so the saga's steps decide."""
     ada = Customer.objects.get(email="ada@example.com")
     cup = Product.objects.get(sku="PROD-A")
-    return services.place_order(
+    order = services.place_order(
         customer_id=ada.pk, items=[services.LineRequest(cup.pk, 2)], mode=mode, payment_token=token
     )
+    if cleared:
+        review.clear_order(order.id, risk_score=0.0)
+    return order
 
 
 def reply(recorded: RecordingTransport, command: str, *, ok: bool = True, error: str | None = None) -> str:

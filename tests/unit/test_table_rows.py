@@ -267,7 +267,7 @@ def test_data_model(live_worker: None) -> None:
     # Event mode: the log of events is the history; the row and the read model derive from it.
     event = Order.objects.get(pk=orders["event"].pk)
     stream = [r.type for r in EventRecord.objects.in_stream(str(event.id))]
-    assert stream == ["order.placed", "order.confirmed", "order.paid"]
+    assert stream == ["order.placed", "order.risk_scored", "order.confirmed", "order.paid"]
     replayed, drift = replay.audit(event)
     assert drift == [] and replayed.state["status"] == event.status
     wait_for("the read model", lambda: readmodel.lag()["pending_events"] == 0)

@@ -132,14 +132,20 @@ def chapter_4(django_db_setup: None, django_db_blocker: Any) -> dict[str, Any]:
 
 @pytest.mark.django_db(transaction=True)
 def test_chapter_4_the_event_stream_replays_to_the_row_and_travels_back(chapter_4: dict[str, Any]) -> None:
-    assert chapter_4["stream"] == ["order.placed", "order.confirmed", "order.paid", "order.packed", "order.shipped"]
+    # Fraud's verdict and the fulfilment may finish in either order: both come before payment
+    # (when the verdict is last, order.authorized marks the wait), the confirmation last of them.
+    stream = chapter_4["stream"]
+    before = stream[: stream.index("order.paid")]
+    assert before[0] == "order.placed" and before[-1] == "order.confirmed" and "order.risk_scored" in before
+    assert stream[len(before) :] == ["order.paid", "order.packed", "order.shipped"]
     assert chapter_4["drifts"] == []
     text = chapter_4["text"]
-    assert _row(text, "events in its stream")[1:] == ["0", "5"]
+    assert _row(text, "events in its stream")[1:] == ["0", str(len(stream))]
     assert _row(text, "replay of the stream equals the row")[1:] == ["nothing to replay", "yes"]
-    assert _row(text, "status at version 2 (before payment)")[2] == "confirmed"
-    assert f"replay_order {chapter_4['event_id']} --until-version 2" in text
-    assert re.search(r"\n\s+4\s+order\.packed\s+packed\s+payment_method=card · warehouse=W2\s*\n", text)
+    assert _row(text, "status just before payment")[2] == "confirmed"
+    assert f"replay_order {chapter_4['event_id']} --until-version {len(before)}" in text
+    packed = len(before) + 2
+    assert re.search(rf"\n\s+{packed}\s+order\.packed\s+packed\s+payment_method=card · warehouse=W2\s*\n", text)
 
 
 @pytest.mark.django_db(transaction=True)
