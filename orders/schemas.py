@@ -146,6 +146,7 @@ class OrderOut(Schema):
     hold_reason: str
     cancel_reason: str
     payment_method: str
+    card_last4: str = Field(description="The card token's last four characters: the shop keeps no token.")
     warehouse: str
     carrier: str
     tracking: str

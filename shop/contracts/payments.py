@@ -1,27 +1,46 @@
 """Payments' commands (command mode) and the events it states (event mode).
 
-Only a card *token* ever crosses the broker, never card data; payments keeps its last four
-characters, which is all its rules need.
+Only the card's last four characters cross the broker, never a token or card data: they are
+all the issuer's rules need (shop/contracts/cards.py).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from pydantic import Field
 
+from shop.contracts.cards import card_last4
 from shop.contracts.common import OrderRef
-from shop.messaging.contracts import command, event
+from shop.messaging.contracts import command, event, upcaster
 
 
 @command("payment.authorize")
-class AuthorizePayment(OrderRef):
-    """Hold ``amount`` on the card behind ``token`` for the order. A decline comes back to the
-    sender as a failure reply: in command mode the sender owns the outcome."""
+class AuthorizePaymentV1(OrderRef):
+    """Hold ``amount`` on the card behind ``token`` for the order. Superseded by v2, which
+    carries no token."""
 
     amount: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
     currency: str = Field(min_length=3, max_length=3)
     token: str = Field(min_length=1, max_length=64)
+
+
+@command("payment.authorize", version=2)
+class AuthorizePayment(OrderRef):
+    """Hold ``amount`` on the card ending ``card_last4`` for the order. A decline comes back to
+    the sender as a failure reply: in command mode the sender owns the outcome."""
+
+    amount: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
+    currency: str = Field(min_length=3, max_length=3)
+    card_last4: str = Field(min_length=1, max_length=4, description="The card token's last four characters.")
+
+
+@upcaster("payment.authorize", from_version=1)
+def authorize_payment_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """A v1 command still queued when orders was upgraded: keep the token's last four only."""
+    upgraded = {key: value for key, value in data.items() if key != "token"}
+    return {**upgraded, "card_last4": card_last4(data.get("token"))}
 
 
 @command("payment.void")
