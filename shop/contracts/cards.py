@@ -18,10 +18,14 @@ tables that kept copies. No brand is kept: a test token says nothing about one.
 
 from __future__ import annotations
 
+from typing import Any
+
 #: The card an order pays with when the client names none: a test card the issuer authorizes.
 DEFAULT_CARD_LAST4 = "4242"
 #: How many trailing characters of a token the shop keeps.
 KEPT = 4
+#: The keys old messages carried a whole token under (``order.placed`` v2, ``payment.authorize`` v1).
+TOKEN_KEYS = frozenset({"payment_token", "token"})
 
 
 def card_last4(token: str | None) -> str:
@@ -31,3 +35,12 @@ def card_last4(token: str | None) -> str:
     characters never gets past this function.
     """
     return token[-KEPT:] if token else DEFAULT_CARD_LAST4
+
+
+def masked(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with a token shown as its last four only: for pages that show old events as stored
+    (the event store is immutable, so a v2 ``order.placed`` there still holds a whole token)."""
+    return {
+        key: f"****{card_last4(value)}" if key in TOKEN_KEYS and isinstance(value, str) else value
+        for key, value in data.items()
+    }
