@@ -32,8 +32,9 @@ DEFAULT_CARD_LAST4 = "4242"
 #: (message type, version that carried a token) -> (the version without, the token's key)
 TOKEN_CARRIERS = {("order.placed", 2): (3, "payment_token"), ("payment.authorize", 1): (2, "token")}
 #: What is left when the JSON cannot be parsed (a truncated dead letter): a token key and its string.
-#: Its closing quote may have been cut off with the rest of the body.
-TOKEN_TEXT = re.compile(r'"(?:payment_token|token)"(\s*:\s*)"([^"\\]*)"?')
+#: Its closing quote may have been cut off with the rest of the body: then so was its end, and
+#: no last four are known.
+TOKEN_TEXT = re.compile(r'"(?:payment_token|token)"(\s*:\s*)"([^"\\]*)("?)')
 
 
 def last4(token: Any) -> str:
@@ -63,7 +64,7 @@ def scrub_text(text: str) -> str:
     try:
         parsed = json.loads(text)
     except ValueError:
-        return TOKEN_TEXT.sub(lambda m: f'"card_last4"{m.group(1)}"{last4(m.group(2))}"', text)
+        return TOKEN_TEXT.sub(lambda m: f'"card_last4"{m.group(1)}"{last4(m.group(2)) if m.group(3) else ""}"', text)
     cleaned = scrub(parsed)
     return text if cleaned == parsed else json.dumps(cleaned, default=str)
 
