@@ -10,9 +10,9 @@ This project has no payment provider: ``POST /api/orders`` still accepts ``payme
 (part of the API contract), and orders reduces it to its last four characters on the way in
 (``card_last4``). The simulated issuer (payments/services.py) decides from those four alone
 (``...0002`` is declined, ``...0003`` answers slowly), so nothing downstream needs more: the
-order row, ``order.placed`` (v3), ``payment.authorize`` (v2) and the API carry ``card_last4``.
-Events and commands stored before that carried the whole token; the upcasters read them without
-it, and a data migration (shop/migrations/0007_scrub_card_tokens.py) scrubbed the mutable
+order row, ``order.placed`` (v3), ``payment.authorize`` and the API carry ``card_last4``.
+Events and commands stored before that carried the whole token; they are read without it (an
+upcaster, a validator), and a data migration (shop/migrations/0007_scrub_card_tokens.py) scrubbed the mutable
 tables that kept copies. No brand is kept: a test token says nothing about one.
 """
 

@@ -9,38 +9,34 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from shop.contracts.cards import card_last4
 from shop.contracts.common import OrderRef
-from shop.messaging.contracts import command, event, upcaster
+from shop.messaging.contracts import command, event
 
 
 @command("payment.authorize")
-class AuthorizePaymentV1(OrderRef):
-    """Hold ``amount`` on the card behind ``token`` for the order. Superseded by v2, which
-    carries no token."""
-
-    amount: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
-    currency: str = Field(min_length=3, max_length=3)
-    token: str = Field(min_length=1, max_length=64)
-
-
-@command("payment.authorize", version=2)
 class AuthorizePayment(OrderRef):
     """Hold ``amount`` on the card ending ``card_last4`` for the order. A decline comes back to
-    the sender as a failure reply: in command mode the sender owns the outcome."""
+    the sender as a failure reply: in command mode the sender owns the outcome.
+
+    It used to carry the whole card ``token``. Commands are not versioned (one consumer, no
+    store keeping them), so a command still queued from then is read here: its token cut to the
+    last four and dropped before validation, so it never reaches the handler.
+    """
 
     amount: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
     currency: str = Field(min_length=3, max_length=3)
     card_last4: str = Field(min_length=1, max_length=4, description="The card token's last four characters.")
 
-
-@upcaster("payment.authorize", from_version=1)
-def authorize_payment_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    """A v1 command still queued when orders was upgraded: keep the token's last four only."""
-    upgraded = {key: value for key, value in data.items() if key != "token"}
-    return {**upgraded, "card_last4": card_last4(data.get("token"))}
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_an_old_token(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "token" in data:
+            kept = {key: value for key, value in data.items() if key != "token"}
+            return {"card_last4": card_last4(data["token"]), **kept}
+        return data
 
 
 @command("payment.void")

@@ -50,12 +50,9 @@ def register(name: str, kind: Kind, schema: type[BaseModel], version: int = 1) -
     return contract
 
 
-def command(name: str, version: int = 1) -> Callable[[S], S]:
-    """Register a command's schema. Commands are versioned like events: a command still in a
-    queue (or an outbox) when its sender is upgraded is read through the same upcasters."""
-
+def command(name: str) -> Callable[[S], S]:
     def decorate(schema: S) -> S:
-        register(name, Kind.COMMAND, schema, version)
+        register(name, Kind.COMMAND, schema)
         return schema
 
     return decorate
@@ -70,8 +67,7 @@ def event(name: str, version: int = 1) -> Callable[[S], S]:
 
 
 def upcaster(name: str, from_version: int) -> Callable[[U], U]:
-    """Register how ``name`` v``from_version`` data becomes v``from_version + 1`` data (an
-    event's or a command's)."""
+    """Register how ``name`` v``from_version`` data becomes v``from_version + 1`` data."""
 
     def decorate(fn: U) -> U:
         _upcasters[(name, from_version)] = fn

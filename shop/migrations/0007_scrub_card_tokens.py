@@ -9,9 +9,8 @@ token, and three mutable tables may hold copies:
 - the message log (``MessageLog.outcome``): what a handler returned; none returned the token,
   but it is scanned all the same.
 
-Each stored message is rewritten to the version that carries no token, as its upcaster would
-read it: ``order.placed`` v2 becomes v3 and ``payment.authorize`` v1 becomes v2, the token
-replaced by ``card_last4``. A consumer handed a rewritten message (an unsent outbox row, a
+Each stored message is rewritten as the newest contract reads it: ``order.placed`` v2 becomes
+v3, and ``payment.authorize`` (one version) gets ``card_last4`` instead of ``token``. A consumer handed a rewritten message (an unsent outbox row, a
 retried dead letter) parses it as the newest version, which it would have upcast to anyway.
 Anything else still holding a ``payment_token`` key gets the same treatment.
 
@@ -30,7 +29,7 @@ from django.db import migrations
 
 DEFAULT_CARD_LAST4 = "4242"
 #: (message type, version that carried a token) -> (the version without, the token's key)
-TOKEN_CARRIERS = {("order.placed", 2): (3, "payment_token"), ("payment.authorize", 1): (2, "token")}
+TOKEN_CARRIERS = {("order.placed", 2): (3, "payment_token"), ("payment.authorize", 1): (1, "token")}
 #: What is left when the JSON cannot be parsed (a truncated dead letter): a token key and its string.
 #: Its closing quote may have been cut off with the rest of the body: then so was its end, and
 #: no last four are known.
@@ -49,7 +48,7 @@ def scrub(value: Any) -> Any:
         return value
     carrier = TOKEN_CARRIERS.get((value.get("type"), value.get("version")))
     if carrier is not None and isinstance(value.get("data"), dict):
-        version, key = carrier  # an envelope: rewritten as the newer version, token cut first
+        version, key = carrier  # an envelope: rewritten as the newest version, token cut first
         data = {k: v for k, v in value["data"].items() if k != key}
         value = {**value, "version": version, "data": {**data, "card_last4": last4(value["data"].get(key))}}
     value = {key: scrub(item) for key, item in value.items()}
