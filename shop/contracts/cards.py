@@ -12,8 +12,10 @@ This project has no payment provider: ``POST /api/orders`` still accepts ``payme
 (``...0002`` is declined, ``...0003`` answers slowly), so nothing downstream needs more: the
 order row, ``order.placed`` (v3), ``payment.authorize`` and the API carry ``card_last4``.
 Events and commands stored before that carried the whole token; they are read without it (an
-upcaster, a validator), and a data migration (shop/migrations/0007_scrub_card_tokens.py) scrubbed the mutable
-tables that kept copies. No brand is kept: a test token says nothing about one.
+upcaster, a validator), and a data migration (shop/migrations/0007_scrub_card_tokens.py)
+scrubbed the mutable tables that kept copies. No brand is kept: a test token says nothing about
+one. The same ``Idempotency-Key`` with another token ending in the same four characters is
+therefore the same request (orders.services.request_fingerprint).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 DEFAULT_CARD_LAST4 = "4242"
 #: How many trailing characters of a token the shop keeps.
 KEPT = 4
-#: The keys old messages carried a whole token under (``order.placed`` v2, ``payment.authorize`` v1).
+#: The keys old messages carried a whole token under (``order.placed`` v2, ``payment.authorize``).
 TOKEN_KEYS = frozenset({"payment_token", "token"})
 
 
