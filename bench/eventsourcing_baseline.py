@@ -53,7 +53,7 @@ class Order(Aggregate):
         amount: str,
         currency: str,
         placed_at: str,
-        payment_token: str,
+        card_last4: str,
     ) -> None:
         self.status = "placed"
         self.total = amount
@@ -94,7 +94,7 @@ def place(order_id: UUID, data: Mapping[str, Any]) -> Order:
         amount=data["amount"],
         currency=data["currency"],
         placed_at=data["placed_at"],
-        payment_token=data["payment_token"],
+        card_last4=data["card_last4"],
     )
 
 

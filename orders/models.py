@@ -46,8 +46,9 @@ class Order(models.Model):
     carrier = models.CharField(max_length=30, blank=True, default="")
     tracking = models.CharField(max_length=60, blank=True, default="")
     shipped_at = models.DateTimeField(null=True, blank=True)
-    payment_token = models.CharField(
-        max_length=64, default="tok_4242", help_text="The card token payment authorizes (a token, never card data)."
+    #: The last four characters of the card token, never the token (shop/contracts/cards.py).
+    card_last4 = models.CharField(
+        max_length=4, default="4242", help_text="The card token's last four characters: never the token itself."
     )
     confirm_by = models.DateTimeField(
         null=True, blank=True, help_text="The saga's deadline: unconfirmed by then, orders gives up and compensates."

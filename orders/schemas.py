@@ -153,6 +153,7 @@ class OrderOut(Schema):
     )
     cancel_reason: str
     payment_method: str
+    card_last4: str = Field(description="The card token's last four characters: the shop keeps no token.")
     warehouse: str
     carrier: str
     tracking: str

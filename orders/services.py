@@ -30,8 +30,8 @@ from orders.flows.payloads import order_ref, priced_lines
 from orders.models import FailedCommand, FlowMode, IdempotencyKey, Order, OrderLine
 from orders.rows import apply_event as _apply
 from orders.rows import locked as _locked
+from shop.contracts import cards
 from shop.contracts.fraud import risk_verdict_required
-from shop.contracts.orders import DEFAULT_PAYMENT_TOKEN
 from shop.contracts.replies import CommandOutcome
 from shop.messaging.envelope import Envelope
 
@@ -75,25 +75,22 @@ def place_order(
 ) -> Order:
     """Place an order. With ``idempotency_key``, a repeat of the same request returns the first order.
 
-    The key is stored in the order's transaction. A concurrent duplicate loses on the key's unique
-    constraint: its whole transaction (order, lines, event, outgoing messages) rolls back and it
-    returns the winner's order. The same key with a different request raises
-    ``IdempotencyKeyReused``.
+    ``payment_token`` is cut to its last four characters first: nothing stores or sends a token
+    (shop/contracts/cards.py). The key is stored in the order's transaction. A concurrent duplicate
+    loses on the key's unique constraint: its whole transaction (order, lines, event, outgoing
+    messages) rolls back and it returns the winner's order. The same key with a different request
+    raises ``IdempotencyKeyReused``.
     """
+    last4 = None if payment_token is None else cards.card_last4(payment_token)
     if idempotency_key is None:
-        return _place_order(customer_id=customer_id, items=items, mode=mode, payment_token=payment_token)
-    fingerprint = request_fingerprint(customer_id=customer_id, items=items, mode=mode, payment_token=payment_token)
+        return _place_order(customer_id=customer_id, items=items, mode=mode, card_last4=last4)
+    fingerprint = request_fingerprint(customer_id=customer_id, items=items, mode=mode, card_last4=last4)
     earlier = _order_for_key(idempotency_key, fingerprint)
     if earlier is not None:
         return earlier
     try:
-        return _place_order(
-            customer_id=customer_id,
-            items=items,
-            mode=mode,
-            payment_token=payment_token,
-            key=(idempotency_key, fingerprint),
-        )
+        key = (idempotency_key, fingerprint)
+        return _place_order(customer_id=customer_id, items=items, mode=mode, card_last4=last4, key=key)
     except _KeyTaken as taken:
         # The unique constraint made us wait for the winner's commit; its key is there now.
         earlier = _order_for_key(idempotency_key, fingerprint)
@@ -103,20 +100,21 @@ def place_order(
 
 
 def request_fingerprint(
-    *, customer_id: int, items: Sequence[LineRequest], mode: str | None, payment_token: str | None = None
+    *, customer_id: int, items: Sequence[LineRequest], mode: str | None, card_last4: str | None = None
 ) -> str:
     """sha256 of the request's canonical JSON: the validated body, keys sorted, no whitespace.
 
     Built from what the service acts on, so ``{"mode": null}`` and an omitted mode are one request.
-    The payment token joins the body only when given, so keys stored before it existed still match.
+    The card joins it only when given, as its last four (a short token's sha256 is brute-forced):
+    the same key with another token ending in the same four characters is the same request.
     """
     body: dict[str, Any] = {
         "user_id": customer_id,
         "items": [{"product_id": item.product_id, "quantity": item.quantity} for item in items],
         "mode": mode,
     }
-    if payment_token is not None:
-        body["payment_token"] = payment_token
+    if card_last4 is not None:
+        body["card_last4"] = card_last4
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -135,7 +133,7 @@ def _place_order(
     customer_id: int,
     items: Sequence[LineRequest],
     mode: str | None,
-    payment_token: str | None = None,
+    card_last4: str | None = None,
     key: tuple[str, str] | None = None,
 ) -> Order:
     mode = mode or settings.SHOP_FLOW_MODE
@@ -154,7 +152,7 @@ def _place_order(
         order = Order.objects.create(
             customer=customer,
             mode=mode,
-            payment_token=payment_token or DEFAULT_PAYMENT_TOKEN,
+            card_last4=card_last4 or cards.DEFAULT_CARD_LAST4,
             total=sum((products[pid].price * qty for pid, qty in lines.items()), Decimal("0")),
         )
         if key is not None:
@@ -182,7 +180,7 @@ def _place_order(
             "amount": str(order.total),
             "currency": CURRENCY,
             "placed_at": order.placed_at.isoformat(),
-            "payment_token": order.payment_token,
+            "card_last4": order.card_last4,
         }
         _apply(order, "order.placed", data)
         deadlines.arm(order)

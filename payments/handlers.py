@@ -17,17 +17,12 @@ SERVICE = "payments"
 payments = Subscriber(SERVICE)
 
 
-def _token(event: OrderPlaced) -> str:
-    # Read with a default: order.placed v2 events stored before payment_token existed lack it.
-    return getattr(event, "payment_token", "tok_4242")
-
-
 def _issuer_if_order_completes(envelope: Envelope, event: OrderPlaced) -> None:
     """Outside the transaction: if the stock is already reserved, this event lets payments
     decide, so ask the (slow) issuer first."""
     waiting = Authorization.objects.filter(order_id=event.order_id, status=Authorization.Status.AWAITING_ORDER)
     if waiting.exists():
-        services.wait_for_issuer(_token(event)[-4:])
+        services.wait_for_issuer(event.card_last4)
 
 
 def _issuer_if_stock_completes(envelope: Envelope, event: StockReserved) -> None:
@@ -39,7 +34,7 @@ def _issuer_if_stock_completes(envelope: Envelope, event: StockReserved) -> None
 
 @payments.on("order.placed", before=_issuer_if_order_completes)
 def request_for_order(envelope: Envelope, event: OrderPlaced) -> str:
-    authorization = services.request_authorization(event.order_id, event.amount, event.currency, _token(event))
+    authorization = services.request_authorization(event.order_id, event.amount, event.currency, event.card_last4)
     if authorization.status == Authorization.Status.VOIDED:
         return "not requested: the order was cancelled first"
     if services.ready(event.order_id):

@@ -1,8 +1,9 @@
 """Card authorization with deterministic rules. The only code that writes ``Authorization``.
 
-The "issuer" is a rule on the token's last four characters, so every outcome of the saga can be
-reproduced on purpose: ``...0002`` is declined, ``...0003`` answers slowly, anything else is
-authorized.
+The "issuer" is a rule on the card token's last four characters, so every outcome of the saga
+can be reproduced on purpose: ``...0002`` is declined, ``...0003`` answers slowly, anything else
+is authorized. The last four are all payments is ever given (shop/contracts/cards.py): a real
+provider would be handed the token by the client, never by a message of ours.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class NoAuthorizationRequested(LookupError):
     """Authorization was asked for an order payments has not heard of."""
 
 
-def request_authorization(order_id: uuid.UUID, amount: Decimal, currency: str, token: str) -> Authorization:
+def request_authorization(order_id: uuid.UUID, amount: Decimal, currency: str, card_last4: str) -> Authorization:
     """Record what to authorize. Calling it again (or after a void) changes nothing, except that
     it completes a row the stock's reservation left (``awaiting_order``), which is then ready."""
     with transaction.atomic():
@@ -36,12 +37,12 @@ def request_authorization(order_id: uuid.UUID, amount: Decimal, currency: str, t
             defaults={
                 "amount": amount,
                 "currency": currency,
-                "token_last4": token[-4:],
+                "token_last4": card_last4[-4:],
                 "status": Authorization.Status.REQUESTED,
             },
         )
         if not created and authorization.status == Authorization.Status.AWAITING_ORDER:
-            authorization.amount, authorization.currency, authorization.token_last4 = amount, currency, token[-4:]
+            authorization.amount, authorization.currency, authorization.token_last4 = amount, currency, card_last4[-4:]
             authorization.status = Authorization.Status.REQUESTED
             authorization.stock_reserved = True
             authorization.save()
@@ -95,10 +96,10 @@ def authorize(order_id: uuid.UUID) -> Authorization:
         return authorization
 
 
-def authorize_now(order_id: uuid.UUID, amount: Decimal, currency: str, token: str) -> Authorization:
+def authorize_now(order_id: uuid.UUID, amount: Decimal, currency: str, card_last4: str) -> Authorization:
     """Command mode: the command carries everything and orders only sends it once the stock is
     reserved, so request and decide in one step (the issuer was waited for beforehand)."""
-    request_authorization(order_id, amount, currency, token)
+    request_authorization(order_id, amount, currency, card_last4)
     Authorization.objects.filter(order_id=order_id, stock_reserved=False).update(stock_reserved=True)
     return authorize(order_id)
 

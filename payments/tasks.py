@@ -14,12 +14,12 @@ from shop.messaging.worker import command_handler
 
 def _ask_issuer(envelope: Envelope, command: AuthorizePayment) -> None:
     """Outside the transaction: the issuer's answer may take a while (services.wait_for_issuer)."""
-    services.wait_for_issuer(command.token[-4:])
+    services.wait_for_issuer(command.card_last4)
 
 
 @command_handler("payment.authorize", service="payments", before=_ask_issuer)
 def authorize(envelope: Envelope, command: AuthorizePayment) -> dict[str, Any]:
-    authorization = services.authorize_now(command.order_id, command.amount, command.currency, command.token)
+    authorization = services.authorize_now(command.order_id, command.amount, command.currency, command.card_last4)
     # A decline is a business outcome: retrying will not change the issuer's mind, and the
     # sender asked to hear of failures through its return address. The rejection rolls back
     # this transaction, so command mode keeps no declined row: the reply to orders (and the

@@ -28,7 +28,7 @@ def _reserve(order: Order) -> dict[str, Any]:
 
 
 def _authorize(order: Order) -> dict[str, Any]:
-    return {**order_ref(order), "amount": str(order.total), "currency": "EUR", "token": order.payment_token}
+    return {**order_ref(order), "amount": str(order.total), "currency": "EUR", "card_last4": order.card_last4}
 
 
 #: The fulfilment plan: remote steps in order, each with its undo. Confirming the order and

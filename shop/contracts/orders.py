@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from shop.contracts.cards import card_last4
 from shop.contracts.common import OrderRef, PricedLine
 from shop.messaging.contracts import command, event, upcaster
 
@@ -17,9 +18,8 @@ Currency = Literal["EUR", "USD", "GBP"]
 
 #: v1 of order.placed had no currency: every v1 order was priced in euros.
 V1_CURRENCY = "EUR"
-#: The card token an order pays with when the client names none: a test token that authorizes
-#: (payments/services.py: a token ending in 0002 is declined, one ending in 0003 is slow).
-DEFAULT_PAYMENT_TOKEN = "tok_4242"
+#: The card token v2 events stored before ``payment_token`` existed were placed with.
+V2_DEFAULT_PAYMENT_TOKEN = "tok_4242"
 
 
 @event("order.placed", version=1)
@@ -33,12 +33,12 @@ class OrderPlacedV1(OrderRef):
 
 
 @event("order.placed", version=2)
-class OrderPlaced(OrderRef):
-    """v2: an explicit amount and currency instead of a bare total.
+class OrderPlacedV2(OrderRef):
+    """v2: an explicit amount and currency instead of a bare total. Superseded by v3.
 
-    ``payment_token`` was added later with a default, so v2 events stored before it still read
-    (an optional field with a default is a compatible change; a required one would be v3). It is
-    a card *token*, never card data: payments needs it to authorize in the choreographed saga.
+    ``payment_token`` was added later with a default, so v2 events stored before it still read.
+    It carried the whole card token, a secret that the event store then kept forever: v3 keeps
+    only its last four characters.
     """
 
     user_id: int = Field(gt=0)
@@ -46,13 +46,38 @@ class OrderPlaced(OrderRef):
     amount: Money = Field(ge=0, max_digits=14, decimal_places=2)
     currency: Currency
     placed_at: datetime
-    payment_token: str = Field(default=DEFAULT_PAYMENT_TOKEN, min_length=1, max_length=64)
+    payment_token: str = Field(default=V2_DEFAULT_PAYMENT_TOKEN, min_length=1, max_length=64)
+
+
+@event("order.placed", version=3)
+class OrderPlaced(OrderRef):
+    """v3: the card's last four characters instead of its token (shop/contracts/cards.py).
+
+    The token is a secret and the store is immutable, so it must never be in an event; the
+    issuer's rules (payments) read the last four alone. A new required field, hence a new
+    version: v2 events are upcast, the token dropped on the way out of the store.
+    """
+
+    user_id: int = Field(gt=0)
+    items: list[PricedLine] = Field(min_length=1)
+    amount: Money = Field(ge=0, max_digits=14, decimal_places=2)
+    currency: Currency
+    placed_at: datetime
+    card_last4: str = Field(min_length=1, max_length=4, description="The card token's last four characters.")
 
 
 @upcaster("order.placed", from_version=1)
 def order_placed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     upgraded = {key: value for key, value in data.items() if key != "total"}
     return {**upgraded, "amount": data["total"], "currency": V1_CURRENCY}
+
+
+@upcaster("order.placed", from_version=2)
+def order_placed_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """Drop the token, keep its last four: stored v2 events read without the secret (one from
+    before ``payment_token`` existed was placed with the default card, ``4242``)."""
+    upgraded = {key: value for key, value in data.items() if key != "payment_token"}
+    return {**upgraded, "card_last4": card_last4(data.get("payment_token"))}
 
 
 @event("order.confirmed")

@@ -163,7 +163,7 @@ def test_timeout(flow: Flow, settings: Any) -> None:
     settings.SHOP_PAYMENT_SLOW_SECONDS = 4  # the embedded worker reads this process's settings
     state = run("timeout", flow, token="tok_0003")
     assert state == EXPECTED["timeout"]
-    order = Order.objects.filter(payment_token="tok_0003").latest("placed_at")
+    order = Order.objects.filter(card_last4="0003").latest("placed_at")
     assert order.cancel_reason == "timed out: not confirmed within 2 s"
     # run() settled every message, the slow issuer's late answer included. Whatever payments
     # recorded for the order holds no money: voided, or no row at all when the deadline passed

@@ -414,7 +414,7 @@ def test_state_view_of_an_upcast_event(admin_client: Client, orders: Orders) -> 
     assert response.context["state"]["status"] == "placed"
     assert response.context["state"]["total"] == Decimal("49.98")
     assert response.context["state"]["currency"] == "EUR"
-    assert "v1, read as v2" in response.content.decode()
+    assert "v1, read as v3" in response.content.decode()
 
 
 @pytest.mark.django_db
@@ -488,6 +488,6 @@ def test_event_record_pages_show_the_store_read_only(admin_client: Client, order
 
     old = _stored(orders.mine)[0]
     page = admin_client.get(_change_url(old)).content.decode()
-    assert "upcast from v1 to v2" in page
+    assert "upcast from v1 to v3" in page
     assert "&quot;currency&quot;: &quot;EUR&quot;" in page
     assert 'name="_save"' not in page  # nothing to save

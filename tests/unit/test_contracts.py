@@ -22,7 +22,7 @@ def test_resolving_an_unknown_type_raises() -> None:
 
 
 def test_resolving_an_unknown_version_lists_the_known_ones() -> None:
-    with pytest.raises(UnsupportedVersion, match=r"'order.placed' has no version 7 \(known: v1, v2\)"):
+    with pytest.raises(UnsupportedVersion, match=r"'order.placed' has no version 7 \(known: v1, v2, v3\)"):
         contracts.resolve("order.placed", 7)
 
 

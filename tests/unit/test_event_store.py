@@ -371,7 +371,7 @@ def test_an_event_mode_order_and_its_event_commit_together(
 ) -> None:
     order = place(FlowMode.EVENT)
     (event,) = store.read_stream(str(order.id))
-    assert (event.version, event.type, event.schema_version) == (1, "order.placed", 2)
+    assert (event.version, event.type, event.schema_version) == (1, "order.placed", 3)
     assert event.data["amount"] == str(order.total)
     order.refresh_from_db()
     assert order.version == 1

@@ -1,8 +1,8 @@
 """Schema versions: old events stay as written, and every reader sees the newest shape.
 
-``order.placed`` v1 carried a bare ``total``; v2 carries ``amount`` and ``currency``. The
-upcaster (shop/contracts/orders.py) turns one into the other wherever v1 data is read: from the
-event store, and from the broker.
+``order.placed`` v1 carried a bare ``total``; v2 carries ``amount`` and ``currency``; v3 the
+card's last four instead of v2's token. The upcasters (shop/contracts/orders.py) turn one into
+the next wherever old data is read: from the event store, and from the broker.
 """
 
 from __future__ import annotations
@@ -57,25 +57,26 @@ def v1_placed(order_id: str, *, user_id: int = 1, product_id: int = 1, total: st
     )
 
 
-# --- the event store: stored as v1, read as v2 ------------------------------------------------
+# --- the event store: stored as v1, read as the newest ---------------------------------------
 
 
 @pytest.mark.django_db
-def test_v1_events_stored_by_the_old_code_are_read_as_v2() -> None:
+def test_v1_events_stored_by_the_old_code_are_read_as_the_newest() -> None:
     order_id = str(uuid.uuid4())
     old = v1_placed(order_id)
     OrderPlacedV1.model_validate(old.data)  # it is a valid v1 event, as the old producer wrote it
     store.append(order_id, [old], expected_version=0)
 
     (event,) = store.read_stream(order_id)
-    assert (event.type, event.schema_version, event.stored_schema_version) == ("order.placed", 2, 1)
+    assert (event.type, event.schema_version, event.stored_schema_version) == ("order.placed", 3, 1)
     assert event.data["amount"] == "49.99"
     assert event.data["currency"] == "EUR"
+    assert event.data["card_last4"] == "4242"  # v1 had no card: the default one, as v2 assumed
     assert "total" not in event.data
-    assert {k: v for k, v in event.data.items() if k not in {"amount", "currency"}} == {
+    assert {k: v for k, v in event.data.items() if k not in {"amount", "currency", "card_last4"}} == {
         k: v for k, v in old.data.items() if k != "total"
     }
-    OrderPlaced.model_validate(event.data)  # what the reader gets is a valid v2 event
+    OrderPlaced.model_validate(event.data)  # what the reader gets is a valid newest event
 
     # The row is untouched: events are immutable, upcasting happens on the way out.
     row = EventRecord.objects.get(stream_id=order_id)
@@ -103,7 +104,7 @@ def test_a_stream_mixing_v1_and_current_events_reads_in_the_newest_shapes() -> N
 
     events = store.read_stream(order_id)
     assert [(e.type, e.stored_schema_version, e.schema_version) for e in events] == [
-        ("order.placed", 1, 2),
+        ("order.placed", 1, 3),
         ("order.paid", 1, 1),
     ]
     assert events[1].data == paid.data  # already the newest version: passed through as stored
@@ -111,19 +112,19 @@ def test_a_stream_mixing_v1_and_current_events_reads_in_the_newest_shapes() -> N
     assert (state["status"], state["total"]) == ("paid", Decimal("10.00"))
 
 
-def test_parse_validates_v1_then_hands_over_v2() -> None:
+def test_parse_validates_v1_then_hands_over_the_newest() -> None:
     order_id = str(uuid.uuid4())
     parsed = contracts.parse("order.placed", 1, v1_placed(order_id, total="12.50").data)
     assert isinstance(parsed, OrderPlaced)
     assert (parsed.amount, parsed.currency) == (Decimal("12.50"), "EUR")
 
 
-# --- the broker: a v1 message reaching a v2 consumer ------------------------------------------
+# --- the broker: a v1 message reaching a consumer of the newest version ----------------------
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_v1_message_is_upcast_for_a_v2_consumer(catalog: None, recorded: RecordingTransport) -> None:
-    """Fraud's handler takes OrderPlaced (v2) and reads ``amount``; the v1 message has ``total``."""
+    """Fraud's handler takes OrderPlaced (v3) and reads ``amount``; the v1 message has ``total``."""
     mallory = Customer.objects.get(email="mallory@mailinator.com")
     grinder = Product.objects.get(sku="PROD-C")  # 1250.00: a high-value order
     order_id = str(uuid.uuid4())
@@ -152,8 +153,8 @@ def test_parse_names_an_unknown_type() -> None:
 
 def test_parse_names_an_unsupported_version_and_the_known_ones() -> None:
     data = v1_placed(str(uuid.uuid4())).data
-    with pytest.raises(UnsupportedVersion, match=r"^'order\.placed' has no version 3 \(known: v1, v2\)$"):
-        contracts.parse("order.placed", 3, data)
+    with pytest.raises(UnsupportedVersion, match=r"^'order\.placed' has no version 4 \(known: v1, v2, v3\)$"):
+        contracts.parse("order.placed", 4, data)
 
 
 def test_parse_names_the_field_a_v1_message_is_missing() -> None:
@@ -189,7 +190,7 @@ DEAD_ON_ARRIVAL = {
         {"type": "order.exploded"},
         "no contract is registered for message type 'order.exploded'",
     ),
-    "unsupported version": ({"version": 3}, "'order.placed' has no version 3 (known: v1, v2)"),
+    "unsupported version": ({"version": 4}, "'order.placed' has no version 4 (known: v1, v2, v3)"),
     "invalid v1 data": ({"drop": "total"}, "order.placed v1: data.total: Field required"),
 }
 
@@ -222,7 +223,7 @@ def test_every_registered_message_has_one_pydantic_schema_per_version() -> None:
         assert contract.version not in by_name[contract.name], f"{contract.name} v{contract.version} twice"
         by_name[contract.name][contract.version] = contract
 
-    assert "order.placed" in by_name and set(by_name["order.placed"]) == {1, 2}
+    assert "order.placed" in by_name and set(by_name["order.placed"]) == {1, 2, 3}
     for name, versions in by_name.items():
         assert sorted(versions) == list(range(1, len(versions) + 1)), f"{name}: versions must be 1..n"
         assert len({c.kind for c in versions.values()}) == 1, f"{name}: one kind across versions"
@@ -238,7 +239,7 @@ def test_every_registered_message_has_one_pydantic_schema_per_version() -> None:
 def test_every_old_event_version_can_be_upcast_to_the_newest() -> None:
     events = [c for c in contracts.all_contracts() if c.kind is Kind.EVENT]
     old = [c for c in events if c.version < contracts.resolve(c.name).version]
-    assert ("order.placed", 1) in [(c.name, c.version) for c in old]
+    assert {("order.placed", 1), ("order.placed", 2)} <= {(c.name, c.version) for c in old}
     for contract in old:
         assert contracts.has_upcaster(contract.name, contract.version), f"{contract.name} v{contract.version}"
 
@@ -285,9 +286,12 @@ def test_one_json_schema_per_message_name_and_version(tmp_path: Path) -> None:
 
     v1 = json.loads(exported["order.placed.v1.json"])
     v2 = json.loads(exported["order.placed.v2.json"])
+    v3 = json.loads(exported["order.placed.v3.json"])
     assert "total" in v1["properties"] and "currency" not in v1["properties"]
     assert {"amount", "currency"} <= set(v2["properties"]) and "total" not in v2["properties"]
     assert v2["properties"]["currency"]["enum"] == ["EUR", "USD", "GBP"]
+    assert "card_last4" in v3["required"] and "payment_token" not in v3["properties"]
+    assert v3["properties"]["card_last4"]["maxLength"] == 4
 
 
 def test_the_index_lists_every_message_with_its_description_and_upcasters(tmp_path: Path) -> None:
@@ -301,7 +305,11 @@ def test_the_index_lists_every_message_with_its_description_and_upcasters(tmp_pa
     ) in rows
     assert (
         "| `order.placed` | event | 2 | [order.placed.v2.json](order.placed.v2.json) "
-        "| v2: an explicit amount and currency instead of a bare total. | newest |"
+        "| v2: an explicit amount and currency instead of a bare total. Superseded by v3. | yes, to v3 |"
+    ) in rows
+    assert (
+        "| `order.placed` | event | 3 | [order.placed.v3.json](order.placed.v3.json) "
+        "| v3: the card's last four characters instead of its token (shop/contracts/cards.py). | newest |"
     ) in rows
     assert any(row.startswith("| `inventory.reserve` | command | 1 |") for row in rows)
     assert index.index("## Events") < index.index("`order.placed` | event") < index.index("## Commands")

@@ -60,7 +60,7 @@ def test_event_mode_publishes_exactly_one_order_placed(recorded: RecordingTransp
     assert placed.data["order_id"] == str(order.id)
     assert placed.data["user_id"] == order.customer_id
     assert placed.data["amount"] == str(order.total) == "99.97"
-    assert placed.data["currency"] == "EUR" and placed.version == 2
+    assert placed.data["currency"] == "EUR" and placed.version == 3
     assert {i["sku"] for i in placed.data["items"]} == {"PROD-A", "PROD-B"}
 
 

@@ -140,7 +140,7 @@ def test_state_at_replays_an_upcast_event() -> None:
     replayed = state_at(order.id)
 
     assert replayed.events[0].stored_schema_version == 1
-    assert replayed.events[0].schema_version == 2
+    assert replayed.events[0].schema_version == 3
     assert replayed.state == {"status": "placed", "total": "12.50", "currency": "EUR"}
 
 

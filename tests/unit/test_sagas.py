@@ -79,7 +79,7 @@ def test_success_runs_every_step_in_order_and_withdraws_the_timer(recorded: Reco
     reply(recorded, "inventory.reserve")
     authorize = recorded.delivered[-1]
     assert authorize.type == "payment.authorize"
-    assert authorize.data == {"order_id": str(order.id), "amount": "49.98", "currency": "EUR", "token": "tok_1111"}
+    assert authorize.data == {"order_id": str(order.id), "amount": "49.98", "currency": "EUR", "card_last4": "1111"}
 
     reply(recorded, "payment.authorize")
 
