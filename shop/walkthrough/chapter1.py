@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from rich.markup import escape
 
 from analytics.selectors import totals
+from orders.models import Order
 from shop.walkthrough import render
 from shop.walkthrough.context import Context
 from shop.walkthrough.scenarios import Run, Scenario, play, require_progress
@@ -72,6 +73,13 @@ def insights(summaries: Sequence[tuple[ModeSummary, list[Run]]]) -> list[str]:
             points.append("Both modes reach the same end state: " + ", ".join(f"{t} {st}" for t, st in first) + ".")
         else:
             points.append("The modes ended differently: " + "; ".join(f"{m}: {s}" for m, s in states.items()) + ".")
+    held = [run.order for _, runs in summaries for run in runs if run.order.status == Order.Status.ON_HOLD]
+    if held:
+        points.append(
+            f"{len(held)} held order{'s' if len(held) != 1 else ''}: stock and payment secured, but not confirmed, "
+            "e-mailed or counted until staff decide. Release or reject in the admin (Orders, the actions menu) or "
+            "with POST /api/orders/<id>/release or /reject as a staff user."
+        )
     return points
 
 
