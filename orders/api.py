@@ -24,13 +24,15 @@ from orders.schemas import (
     IDEMPOTENCY_KEY_PATTERN,
     ErrorOut,
     OrderIn,
+    OrderListFilters,
     OrderOut,
+    OrderPageOut,
     PackIn,
     PayIn,
     ReplayedStateOut,
     ShipIn,
 )
-from orders.selectors import order_with_lines
+from orders.selectors import order_list, order_with_lines
 from orders.services import (
     IDEMPOTENCY_HEADER,
     IdempotencyKeyReused,
@@ -56,6 +58,21 @@ def loaded(order: Order) -> Order:
 
 #: Every change to an existing order answers with the order, or names why not.
 CHANGE_RESPONSES = {200: OrderOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+@router.get("/orders", response={200: OrderPageOut, 422: ErrorOut})
+def list_orders(request: HttpRequest, filters: Query[OrderListFilters]) -> dict[str, Any]:
+    """The write model's orders, newest first, a page at a time: ``limit`` and ``offset``, and
+    ``count``, how many match in all. Strongly consistent, unlike the dashboard."""
+    rows = order_list(
+        mode=filters.mode,
+        status=filters.status,
+        customer_id=filters.customer,
+        customer_name=filters.customer_name,
+    )
+    # Read here, not while ninja serializes the reply (see ``loaded``).
+    page = list(rows[filters.offset : filters.offset + filters.limit])
+    return {"count": rows.count(), "items": page}
 
 
 @router.post("/orders", response={201: OrderOut, 422: ErrorOut})

@@ -215,3 +215,39 @@ class HistoryOut(Schema):
     drift: list[DriftOut] = Field(
         default_factory=list, description="Fields where the order row disagrees with the replay (normally none)."
     )
+
+
+#: The largest id a row can have (a 64-bit BigAutoField): a larger one names nothing, and SQLite
+#: cannot even compare it (an OverflowError, a 500, before this bound was stated).
+MAX_ROW_ID = 2**63 - 1
+#: Orders per page of GET /api/orders, at most.
+MAX_PAGE = 100
+#: How far into the list a page may start: far past any real list, and an OFFSET every database takes.
+MAX_OFFSET = 2**31 - 1
+
+
+class OrderListFilters(Schema):
+    """Query parameters of GET /api/orders. Omit a filter for all orders; an empty value is refused
+    like any other value out of its type."""
+
+    mode: FlowMode | None = Field(default=None, description="Only orders placed in this mode.")
+    status: Order.Status | None = Field(default=None, description="Only orders in this status now.")
+    customer: int | None = Field(
+        default=None, ge=1, le=MAX_ROW_ID, description="A customer id (GET /api/customers): only their orders."
+    )
+    customer_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=SINGLE_LINE,
+        description="Part of the customer's name, any case.",
+    )
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE, description=f"At most this many orders (1 to {MAX_PAGE}).")
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="Skip this many orders first.")
+
+
+class OrderPageOut(Schema):
+    """One page of GET /api/orders: newest first (placed_at, then id)."""
+
+    count: int = Field(description="How many orders match the filters in all: the same on every page.")
+    items: list[OrderOut]
