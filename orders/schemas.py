@@ -21,6 +21,11 @@ from pydantic import ConfigDict, Field, StringConstraints
 from orders.models import FlowMode, IdempotencyKey, Order
 from orders.services import MAX_LINES, MAX_QUANTITY
 
+# The API's one error shape lives in shop (the read model answers with it too); re-exported here,
+# where the order views and their tests have always imported it from.
+from shop.http_errors import ErrorItem as ErrorItem
+from shop.http_errors import ErrorOut as ErrorOut
+
 #: An ``Idempotency-Key``: printable ASCII (space to ~), neither starting nor ending with a space.
 #: Length (1..200, the column's) is checked apart, so each refusal names its own bound.
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$"
@@ -96,24 +101,6 @@ class ShipIn(Schema):
 
     carrier: Annotated[str, _text("carrier"), Field(description="e.g. DHL.")]
     tracking: Annotated[str, _text("tracking"), Field(description="The carrier's tracking number.")]
-
-
-class ErrorItem(Schema):
-    type: str = Field(
-        description="A pydantic error type, or value_error / not_found / conflict from the service, "
-        "or idempotency_key_reused."
-    )
-    loc: list[str | int] = Field(
-        description='Where the input was ("body", "path", "query", "header"), then the field: body.items.0.quantity.'
-    )
-    msg: str
-    ctx: dict[str, Any] | None = Field(default=None, description="Ninja's validation errors only: the bound hit.")
-
-
-class ErrorOut(Schema):
-    """Every 4xx from this API, whether ninja's schema validation or the order service refused."""
-
-    detail: list[ErrorItem]
 
 
 class CustomerRef(Schema):

@@ -16,6 +16,7 @@ from ninja import Query, Router, Schema
 from pydantic import Field, field_validator
 
 from readmodel import selectors
+from shop.http_errors import ErrorOut
 
 router = Router(tags=["read model"])
 
@@ -63,19 +64,6 @@ class SummaryOut(Schema):
 class DashboardOut(Schema):
     lag: LagOut
     orders: list[SummaryOut]
-
-
-class ErrorItem(Schema):
-    type: str
-    loc: list[str | int]
-    msg: str
-    ctx: dict[str, Any] | None = None
-
-
-class ErrorOut(Schema):
-    """The API's one error shape (shop/api.py), as ninja's validation reports a bad filter."""
-
-    detail: list[ErrorItem]
 
 
 @router.get("/dashboard", response={200: DashboardOut, 422: ErrorOut})
