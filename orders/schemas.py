@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from django.db import models
 from ninja import Schema
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
 
 from orders.models import FlowMode, IdempotencyKey, Order
 from orders.services import MAX_LINES, MAX_QUANTITY
@@ -45,24 +45,45 @@ IDEMPOTENCY_KEY_MAX_LENGTH = _max_length("key", IdempotencyKey)
 #: would be a 500 there and a 200 on SQLite); the other C0/C1 controls have no place in a label.
 SINGLE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*$"
 
+#: A label: one line (as above) that neither starts nor ends with whitespace, so never blank. The
+#: whitespace is what Python's str.isspace() calls so, spelled out (JSON Schema's \s differs from
+#: Python's), so the OpenAPI pattern and the server refuse exactly the same strings. It used to be
+#: stripped instead; but a stripped " card " passed a maxLength the document said it broke, and
+#: "   " broke a bound the document did not state.
+_CHAR = r"[^\x00-\x1f\x7f-\x9f]"
+_EDGE = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+LABEL = rf"^{_EDGE}(?:{_CHAR}*{_EDGE})?$"
+
 
 def _text(field: str) -> StringConstraints:
-    """Required, non-blank (surrounding whitespace is stripped first, so "   " is too short), one line."""
-    return StringConstraints(strip_whitespace=True, min_length=1, max_length=_max_length(field), pattern=SINGLE_LINE)
+    """Required, one line, no surrounding whitespace (so never blank), at most the column's length."""
+    return StringConstraints(min_length=1, max_length=_max_length(field), pattern=LABEL)
+
+
+def _whole_number(value: Any) -> Any:
+    """2.0 is the integer 2 in JSON, and in the JSON Schema the document states ("type": "integer"
+    accepts it): read it as 2. 2.5, NaN and infinity stay floats, which the strict int refuses."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: An integer as JSON has it: a number with no fraction, 2 or 2.0; never "2" or true (strict).
+JsonInt = Annotated[int, BeforeValidator(_whole_number)]
 
 
 class LineIn(Schema):
-    # Strict: a JSON API should not read "2", 2.0 or true as a quantity.
+    # Strict: a JSON API should not read "2" or true as a quantity (2.0 is 2: see JsonInt).
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    product_id: int = Field(gt=0, description="A product id from GET /api/products.")
-    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+    product_id: JsonInt = Field(gt=0, description="A product id from GET /api/products.")
+    quantity: JsonInt = Field(ge=1, le=MAX_QUANTITY)
 
 
 class OrderIn(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    user_id: int = Field(gt=0, description="A customer id from GET /api/customers.")
+    user_id: JsonInt = Field(gt=0, description="A customer id from GET /api/customers.")
     items: list[LineIn] = Field(min_length=1, max_length=MAX_LINES)
     # Not strict: the enum is matched from its JSON string value.
     mode: FlowMode | None = Field(

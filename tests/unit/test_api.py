@@ -208,6 +208,12 @@ BAD_BODIES: list[Any] = [
         id="qty as a string",
     ),
     pytest.param(
+        lambda: order_body(items=_item(quantity=True)), ["body", "items", 0, "quantity"], "int_type", id="qty true"
+    ),
+    pytest.param(
+        lambda: order_body(items=_item(quantity=2.5)), ["body", "items", 0, "quantity"], "int_type", id="qty 2.5"
+    ),
+    pytest.param(
         lambda: {k: v for k, v in order_body().items() if k != "user_id"}, ["body", "user_id"], "missing", id="no user"
     ),
     pytest.param(
@@ -236,6 +242,20 @@ BAD_BODIES: list[Any] = [
     ),
     pytest.param(lambda: [order_body()], ["body"], "model_attributes_type", id="body not an object"),
 ]
+
+
+@pytest.mark.django_db
+def test_a_whole_number_written_with_a_point_is_an_integer(
+    client: Client, recorded: RecordingTransport, catalog: None, django_capture_on_commit_callbacks: CaptureCallbacks
+) -> None:
+    """JSON has one number type, and the document's "type": "integer" accepts 2.0: so does the API."""
+    body = order_body(user_id=float(ada()), items=[{"product_id": float(product_id()), "quantity": 2.0}])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, "/api/orders", body)
+
+    assert response.status_code == 201, response.content
+    assert response.json()["lines"][0]["quantity"] == 2
 
 
 @pytest.mark.django_db

@@ -117,6 +117,17 @@ def test_the_description_states_the_api_wide_rules() -> None:
         assert rule in description, rule
 
 
+def test_the_limits_the_server_enforces_are_in_the_document() -> None:
+    """The bounds schemathesis found unstated: min_total's digits, a page's size, an offset."""
+    dashboard = {p["name"]: p["schema"] for p in DOCUMENT["paths"]["/api/dashboard"]["get"]["parameters"]}
+    assert dashboard["min_total"]["anyOf"][0]["pattern"] == r"^[0-9]{1,12}(\.[0-9]{1,2})?$"
+    orders = {p["name"]: p["schema"] for p in DOCUMENT["paths"]["/api/orders"]["get"]["parameters"]}
+    assert (orders["limit"]["minimum"], orders["limit"]["maximum"]) == (1, 100)
+    assert (orders["offset"]["minimum"], orders["offset"]["maximum"]) == (0, 2**31 - 1)
+    state = {p["name"]: p["schema"] for p in DOCUMENT["paths"]["/api/orders/{id}/state"]["get"]["parameters"]}
+    assert state["version"]["anyOf"][0]["minimum"] == 1
+
+
 # --- links ---------------------------------------------------------------------------------
 
 
