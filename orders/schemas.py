@@ -31,6 +31,11 @@ from shop.http_errors import ErrorOut as ErrorOut
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$"
 
 
+#: The largest id a row can have (a 64-bit BigAutoField): a larger one names nothing, and SQLite
+#: cannot even compare it (an OverflowError, a 500, before this bound was stated).
+MAX_ROW_ID = 2**63 - 1
+
+
 def _max_length(field: str, model: type[models.Model] = Order) -> int:
     """The bound of an order column, so the API, the row and the event contract agree."""
     column = model._meta.get_field(field)
@@ -76,14 +81,14 @@ class LineIn(Schema):
     # Strict: a JSON API should not read "2" or true as a quantity (2.0 is 2: see JsonInt).
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    product_id: JsonInt = Field(gt=0, description="A product id from GET /api/products.")
+    product_id: JsonInt = Field(gt=0, le=MAX_ROW_ID, description="A product id from GET /api/products.")
     quantity: JsonInt = Field(ge=1, le=MAX_QUANTITY)
 
 
 class OrderIn(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    user_id: JsonInt = Field(gt=0, description="A customer id from GET /api/customers.")
+    user_id: JsonInt = Field(gt=0, le=MAX_ROW_ID, description="A customer id from GET /api/customers.")
     items: list[LineIn] = Field(min_length=1, max_length=MAX_LINES)
     # Not strict: the enum is matched from its JSON string value.
     mode: FlowMode | None = Field(
@@ -225,9 +230,6 @@ class HistoryOut(Schema):
     )
 
 
-#: The largest id a row can have (a 64-bit BigAutoField): a larger one names nothing, and SQLite
-#: cannot even compare it (an OverflowError, a 500, before this bound was stated).
-MAX_ROW_ID = 2**63 - 1
 #: Orders per page of GET /api/orders, at most.
 MAX_PAGE = 100
 #: How far into the list a page may start: far past any real list, and an OFFSET every database takes.

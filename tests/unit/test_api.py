@@ -210,6 +210,14 @@ BAD_BODIES: list[Any] = [
     pytest.param(
         lambda: order_body(items=_item(quantity=True)), ["body", "items", 0, "quantity"], "int_type", id="qty true"
     ),
+    # Past the largest row id: it names nothing, and SQLite cannot compare it (it was a 500).
+    pytest.param(
+        lambda: order_body(items=[{"product_id": 2**63, "quantity": 1}]),
+        ["body", "items", 0, "product_id"],
+        "less_than_equal",
+        id="product id past any row",
+    ),
+    pytest.param(lambda: order_body(user_id=2**63), ["body", "user_id"], "less_than_equal", id="user id past any row"),
     pytest.param(
         lambda: order_body(items=_item(quantity=2.5)), ["body", "items", 0, "quantity"], "int_type", id="qty 2.5"
     ),
