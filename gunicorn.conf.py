@@ -17,3 +17,10 @@ _config = logging_config(log_format_from_env(os.environ.get("DJANGO_LOG_FORMAT")
 # it propagates to the root logger, whose WARNING level drops its INFO lines.
 _config["loggers"]["gunicorn.error"] = {"handlers": ["console"], "level": "INFO", "propagate": False}
 logconfig_dict: dict[str, Any] = _config
+
+# The request line (method, path and query string): gunicorn refuses a longer one with its own
+# 414 page, in HTML, before Django (and the API's JSON errors) ever see it; the default is 4,094
+# bytes. 8,190 is the most gunicorn allows short of no limit at all, which would let one request
+# line take any amount of memory. The OpenAPI document states this 414 (shop/openapi.py), and how
+# many query parameters a request may hold is Django's (1,000: past it the API answers a JSON 400).
+limit_request_line = 8190

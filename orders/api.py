@@ -17,22 +17,25 @@ from typing import Annotated, Any
 from django.http import HttpRequest
 from ninja import Header, Query, Router, Status
 
-from orders import replay
+from orders import lifecycle, replay
 from orders.models import Order
 from orders.schemas import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
     IDEMPOTENCY_KEY_PATTERN,
     ErrorOut,
     OrderIn,
+    OrderListFilters,
     OrderOut,
+    OrderPageOut,
     PackIn,
     PayIn,
     ReplayedStateOut,
     ShipIn,
 )
-from orders.selectors import order_with_lines
+from orders.selectors import order_list, order_with_lines
 from orders.services import (
     IDEMPOTENCY_HEADER,
+    MAX_QUANTITY,
     IdempotencyKeyReused,
     LineRequest,
     cancel_order,
@@ -41,6 +44,7 @@ from orders.services import (
     place_order,
     ship_order,
 )
+from shop.openapi import ALLOWED_FROM, STATUS_AFTER
 
 router = Router(tags=["orders"])
 
@@ -58,7 +62,43 @@ def loaded(order: Order) -> Order:
 CHANGE_RESPONSES = {200: OrderOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
-@router.post("/orders", response={201: OrderOut, 422: ErrorOut})
+def transition(action: str, after: str) -> dict[str, Any]:
+    """What a change does to the order's status, in the document (``shop.openapi``'s extensions):
+    the statuses it is allowed from (else 409), and the one it leaves. Its links follow from them:
+    pay's answer links to pack, never back to pay."""
+    return {ALLOWED_FROM: sorted(lifecycle.ALLOWED[action]), STATUS_AFTER: after}
+
+
+@router.get("/orders", response={200: OrderPageOut, 422: ErrorOut})
+def list_orders(request: HttpRequest, filters: Query[OrderListFilters]) -> dict[str, Any]:
+    """The write model's orders, newest first, a page at a time: ``limit`` and ``offset``, and
+    ``count``, how many match in all. Strongly consistent, unlike the dashboard."""
+    rows = order_list(
+        mode=filters.mode,
+        status=filters.status,
+        customer_id=filters.customer,
+        customer_name=filters.customer_name,
+    )
+    # Read here, not while ninja serializes the reply (see ``loaded``).
+    page = list(rows[filters.offset : filters.offset + filters.limit])
+    return {"count": rows.count(), "items": page}
+
+
+#: What the 422 of POST /api/orders covers beyond the schema's own bounds: rules JSON Schema
+#: cannot state (ids that must exist, a sum across lines), and a reused key. A reused key is 422,
+#: as the IETF's Idempotency-Key draft has it: the request is well formed, but not with this key.
+CREATE_REFUSALS = (
+    "Refused, naming the field in `loc`: a value out of the bounds stated here; a `user_id` or `product_id` that "
+    f"names no customer or product; one product on several lines adding up to more than {MAX_QUANTITY}; or an "
+    f"`{IDEMPOTENCY_HEADER}` already used with a different body (`type` idempotency_key_reused, `loc` the header)."
+)
+
+
+@router.post(
+    "/orders",
+    response={201: OrderOut, 422: ErrorOut},
+    openapi_extra={"responses": {"422": {"description": CREATE_REFUSALS}}, STATUS_AFTER: lifecycle.PLACED},
+)
 def create_order(
     request: HttpRequest,
     payload: OrderIn,
@@ -94,25 +134,25 @@ def create_order(
     return Status(201, loaded(order))
 
 
-@router.post("/orders/{id}/cancel", response=CHANGE_RESPONSES)
+@router.post("/orders/{id}/cancel", response=CHANGE_RESPONSES, openapi_extra=transition("cancel", lifecycle.CANCELLED))
 def cancel(request: HttpRequest, id: uuid.UUID) -> Order:
     """409 on a second cancel rather than a silent 200, so a client learns its retry was a repeat."""
     return loaded(cancel_order(id))
 
 
-@router.post("/orders/{id}/pay", response=CHANGE_RESPONSES)
+@router.post("/orders/{id}/pay", response=CHANGE_RESPONSES, openapi_extra=transition("pay", lifecycle.PAID))
 def pay(request: HttpRequest, id: uuid.UUID, payload: PayIn) -> Order:
     """The lesson's PaymentReceived. 409 unless the order is placed or confirmed."""
     return loaded(pay_order(id, method=payload.method))
 
 
-@router.post("/orders/{id}/pack", response=CHANGE_RESPONSES)
+@router.post("/orders/{id}/pack", response=CHANGE_RESPONSES, openapi_extra=transition("pack", lifecycle.PACKED))
 def pack(request: HttpRequest, id: uuid.UUID, payload: PackIn) -> Order:
     """409 unless the order is paid and its stock is reserved."""
     return loaded(pack_order(id, warehouse=payload.warehouse))
 
 
-@router.post("/orders/{id}/ship", response=CHANGE_RESPONSES)
+@router.post("/orders/{id}/ship", response=CHANGE_RESPONSES, openapi_extra=transition("ship", lifecycle.SHIPPED))
 def ship(request: HttpRequest, id: uuid.UUID, payload: ShipIn) -> Order:
     """409 unless the order is packed."""
     return loaded(ship_order(id, carrier=payload.carrier, tracking=payload.tracking))

@@ -69,8 +69,11 @@ class Drift:
 def state_at(order_id: uuid.UUID, version: int | None = None) -> ReplayedState:
     """The state after the first ``version`` events of the order's stream (None: all of them).
 
-    Raises OrderNotFound (404), NoHistory (409) for a command-mode order, and OrderError (422)
-    naming ``version`` when it is outside 1..stream version.
+    Raises OrderNotFound (404) naming ``id`` for an unknown order, NoHistory (409) for a
+    command-mode order, and OrderNotFound (404) naming ``version`` past the stream's current
+    version: no such state exists (yet). Not a 422: the number is well formed, and no bound the
+    API could state in advance refuses it (each stream has its own length). Below 1 is the
+    schema's 422.
     """
     order = Order.objects.filter(pk=order_id).only("id", "mode").first()
     if order is None:
@@ -84,8 +87,10 @@ def state_of(order: Order, version: int | None = None) -> ReplayedState:
     head = store.stream_version(str(order.id))
     if head == 0:
         raise NoHistory("mode", NO_STREAM)
-    if version is not None and not 1 <= version <= head:
-        raise OrderError("version", f"version must be between 1 and {head}, the stream's current version")
+    if version is not None and version < 1:
+        raise OrderError("version", "version must be at least 1")
+    if version is not None and version > head:
+        raise OrderNotFound("version", f"no version {version}: the order's stream is at version {head}")
     return _replayed_state(order, store.read_stream(str(order.id), until_version=version), head)
 
 

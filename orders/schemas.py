@@ -16,14 +16,24 @@ from typing import Annotated, Any
 
 from django.db import models
 from ninja import Schema
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
 
 from orders.models import FlowMode, IdempotencyKey, Order
 from orders.services import MAX_LINES, MAX_QUANTITY
 
+# The API's one error shape lives in shop (the read model answers with it too); re-exported here,
+# where the order views and their tests have always imported it from.
+from shop.http_errors import ErrorItem as ErrorItem
+from shop.http_errors import ErrorOut as ErrorOut
+
 #: An ``Idempotency-Key``: printable ASCII (space to ~), neither starting nor ending with a space.
 #: Length (1..200, the column's) is checked apart, so each refusal names its own bound.
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$"
+
+
+#: The largest id a row can have (a 64-bit BigAutoField): a larger one names nothing, and SQLite
+#: cannot even compare it (an OverflowError, a 500, before this bound was stated).
+MAX_ROW_ID = 2**63 - 1
 
 
 def _max_length(field: str, model: type[models.Model] = Order) -> int:
@@ -40,24 +50,45 @@ IDEMPOTENCY_KEY_MAX_LENGTH = _max_length("key", IdempotencyKey)
 #: would be a 500 there and a 200 on SQLite); the other C0/C1 controls have no place in a label.
 SINGLE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*$"
 
+#: A label: one line (as above) that neither starts nor ends with whitespace, so never blank. The
+#: whitespace is what Python's str.isspace() calls so, spelled out (JSON Schema's \s differs from
+#: Python's), so the OpenAPI pattern and the server refuse exactly the same strings. It used to be
+#: stripped instead; but a stripped " card " passed a maxLength the document said it broke, and
+#: "   " broke a bound the document did not state.
+_CHAR = r"[^\x00-\x1f\x7f-\x9f]"
+_EDGE = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+LABEL = rf"^{_EDGE}(?:{_CHAR}*{_EDGE})?$"
+
 
 def _text(field: str) -> StringConstraints:
-    """Required, non-blank (surrounding whitespace is stripped first, so "   " is too short), one line."""
-    return StringConstraints(strip_whitespace=True, min_length=1, max_length=_max_length(field), pattern=SINGLE_LINE)
+    """Required, one line, no surrounding whitespace (so never blank), at most the column's length."""
+    return StringConstraints(min_length=1, max_length=_max_length(field), pattern=LABEL)
+
+
+def _whole_number(value: Any) -> Any:
+    """2.0 is the integer 2 in JSON, and in the JSON Schema the document states ("type": "integer"
+    accepts it): read it as 2. 2.5, NaN and infinity stay floats, which the strict int refuses."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: An integer as JSON has it: a number with no fraction, 2 or 2.0; never "2" or true (strict).
+JsonInt = Annotated[int, BeforeValidator(_whole_number)]
 
 
 class LineIn(Schema):
-    # Strict: a JSON API should not read "2", 2.0 or true as a quantity.
+    # Strict: a JSON API should not read "2" or true as a quantity (2.0 is 2: see JsonInt).
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    product_id: int = Field(gt=0, description="A product id from GET /api/products.")
-    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+    product_id: JsonInt = Field(gt=0, le=MAX_ROW_ID, description="A product id from GET /api/products.")
+    quantity: JsonInt = Field(ge=1, le=MAX_QUANTITY)
 
 
 class OrderIn(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    user_id: int = Field(gt=0, description="A customer id from GET /api/customers.")
+    user_id: JsonInt = Field(gt=0, le=MAX_ROW_ID, description="A customer id from GET /api/customers.")
     items: list[LineIn] = Field(min_length=1, max_length=MAX_LINES)
     # Not strict: the enum is matched from its JSON string value.
     mode: FlowMode | None = Field(
@@ -96,24 +127,6 @@ class ShipIn(Schema):
 
     carrier: Annotated[str, _text("carrier"), Field(description="e.g. DHL.")]
     tracking: Annotated[str, _text("tracking"), Field(description="The carrier's tracking number.")]
-
-
-class ErrorItem(Schema):
-    type: str = Field(
-        description="A pydantic error type, or value_error / not_found / conflict from the service, "
-        "or idempotency_key_reused."
-    )
-    loc: list[str | int] = Field(
-        description='Where the input was ("body", "path", "query", "header"), then the field: body.items.0.quantity.'
-    )
-    msg: str
-    ctx: dict[str, Any] | None = Field(default=None, description="Ninja's validation errors only: the bound hit.")
-
-
-class ErrorOut(Schema):
-    """Every 4xx from this API, whether ninja's schema validation or the order service refused."""
-
-    detail: list[ErrorItem]
 
 
 class CustomerRef(Schema):
@@ -223,3 +236,36 @@ class HistoryOut(Schema):
     drift: list[DriftOut] = Field(
         default_factory=list, description="Fields where the order row disagrees with the replay (normally none)."
     )
+
+
+#: Orders per page of GET /api/orders, at most.
+MAX_PAGE = 100
+#: How far into the list a page may start: far past any real list, and an OFFSET every database takes.
+MAX_OFFSET = 2**31 - 1
+
+
+class OrderListFilters(Schema):
+    """Query parameters of GET /api/orders. Omit a filter for all orders; an empty value is refused
+    like any other value out of its type."""
+
+    mode: FlowMode | None = Field(default=None, description="Only orders placed in this mode.")
+    status: Order.Status | None = Field(default=None, description="Only orders in this status now.")
+    customer: int | None = Field(
+        default=None, ge=1, le=MAX_ROW_ID, description="A customer id (GET /api/customers): only their orders."
+    )
+    customer_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=SINGLE_LINE,
+        description="Part of the customer's name, any case.",
+    )
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE, description=f"At most this many orders (1 to {MAX_PAGE}).")
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="Skip this many orders first.")
+
+
+class OrderPageOut(Schema):
+    """One page of GET /api/orders: newest first (placed_at, then id)."""
+
+    count: int = Field(description="How many orders match the filters in all: the same on every page.")
+    items: list[OrderOut]

@@ -5,8 +5,10 @@ it composes the order service's write model and event store with the read model 
 log, which no single app may import all of.
 
 Every refusal, whether ninja's own schema validation or a service's ``OrderError``, is answered
-as ``{"detail": [{"type", "loc", "msg"}]}`` (``orders.schemas.ErrorOut``), so a client parses
-one error format only.
+as ``{"detail": [{"type", "loc", "msg"}]}`` (``shop.http_errors.ErrorOut``), so a client parses
+one error format only. What never reaches a view (an unknown path, a method the path does not
+serve, a body too large or not JSON) is answered in the same shape by ``shop.api_boundary``, and
+``shop.openapi`` documents all of it on every operation it applies to.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI
+from django.http import Http404, HttpRequest, HttpResponse
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from catalog.api import router as catalog_router
@@ -26,12 +28,20 @@ from orders.api import router as orders_router
 from orders.errors import OrderError
 from orders.review_api import router as review_router
 from readmodel.api import router as readmodel_router
+from shop.api_boundary import body_limit
+from shop.http_errors import error_item
 from shop.messaging.transient import is_transient, reset_connections
+from shop.openapi import ShopAPI
 from shop.order_detail import router as order_detail_router
 
 logger = logging.getLogger("shop.api")
 
-api = NinjaAPI(title="Shop order flows", version="1", urls_namespace="api")
+api = ShopAPI(
+    title="Shop order flows",
+    version="1",
+    urls_namespace="api",
+    description='One order flow, in command mode and in event mode (README.md, "The HTTP API").',
+)
 api.add_router("/", catalog_router)
 api.add_router("/", orders_router)
 api.add_router("/", review_router)
@@ -58,9 +68,28 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
 
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    """Ninja's other refusals (a body that is not JSON: 400) in the same list shape, naming no field."""
-    error = {"type": "http_error", "loc": [], "msg": exc.message}
-    return api.create_response(request, {"detail": [error]}, status=exc.status_code)
+    """Ninja's other refusals (a body that is not JSON: 400; a failed authentication: 401) in the
+    same list shape, naming no field."""
+    return api.create_response(request, {"detail": [error_item(exc.status_code, exc.message)]}, status=exc.status_code)
+
+
+@api.exception_handler(Http404)
+def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    """A view's ``get_object_or_404``: ninja's own answer is ``{"detail": "Not Found"}``, not the list."""
+    return api.create_response(request, {"detail": [error_item(404, str(exc) or "not found")]}, status=404)
+
+
+@api.exception_handler(SuspiciousOperation)
+def unreadable_request(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+    """A request Django refuses to read (more query parameters than DATA_UPLOAD_MAX_NUMBER_FIELDS;
+    a body over DATA_UPLOAD_MAX_MEMORY_SIZE, which the boundary middleware normally refuses first):
+    Django's answer would be its HTML 400 page."""
+    if isinstance(exc, RequestDataTooBig):
+        item = error_item(413, f"the body is larger than {body_limit()} bytes, the most the API reads")
+        return api.create_response(request, {"detail": [item]}, status=413)
+    logger.warning("%s %s: refused (%s: %s)", request.method, request.path, type(exc).__name__, exc)
+    item = error_item(400, f"the request could not be read: {exc}")
+    return api.create_response(request, {"detail": [item]}, status=400)
 
 
 @api.exception_handler(AuthenticationError)
@@ -75,7 +104,7 @@ def authentication_error(request: HttpRequest, exc: AuthenticationError) -> Http
 @api.exception_handler(OrderError)
 def order_error(request: HttpRequest, exc: OrderError) -> HttpResponse:
     """A service refused the request: name the field, where it came from, and why."""
-    error = {"type": _ERROR_TYPES.get(exc.status, "value_error"), "loc": _loc(request, exc.field), "msg": exc.message}
+    error = error_item(exc.status, exc.message, _loc(request, exc.field), _ERROR_TYPES.get(exc.status, "value_error"))
     return api.create_response(request, {"detail": [error]}, status=exc.status)
 
 
@@ -92,7 +121,7 @@ def database_unavailable(request: HttpRequest, exc: DatabaseError) -> HttpRespon
         "%s %s: the database is unavailable (%s: %s); 503", request.method, request.path, type(exc).__name__, exc
     )
     reset_connections()
-    error = {"type": "service_unavailable", "loc": [], "msg": "the database is unavailable for a moment; try again"}
+    error = error_item(503, "the database is unavailable for a moment; try again")
     response = api.create_response(request, {"detail": [error]}, status=503)
     response["Retry-After"] = "1"
     return response

@@ -116,6 +116,9 @@ MIDDLEWARE = [
     # Serves STATIC_ROOT (the admin's CSS, Swagger UI) with DEBUG off, where Django serves nothing:
     # gunicorn alone answers /static/... with 404. Right after SecurityMiddleware, as whitenoise asks.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Under /api/ only: 413 for a body over DATA_UPLOAD_MAX_MEMORY_SIZE, 415 for one that is not
+    # JSON, and every error in the API's JSON shape, whoever raised it (shop/api_boundary.py).
+    "shop.api_boundary.ApiBoundaryMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -125,6 +128,10 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "shop.urls"
+
+#: The largest request body Django reads, in bytes (Django's default, 2.5 MiB, stated so the API can
+#: cite it): over it the API answers 413 (README, "The HTTP API"; the OpenAPI document states it).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 WSGI_APPLICATION = "shop.wsgi.application"
 
 TEMPLATES = [

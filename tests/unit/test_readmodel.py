@@ -395,11 +395,25 @@ def test_dashboard_api_answers_the_orders_with_the_lag(summaries: dict[str, Orde
     assert Decimal(held["total"]) == Decimal("1250.00")
 
 
-def test_dashboard_api_treats_empty_parameters_as_no_filter(summaries: dict[str, OrderSummary]) -> None:
-    response = TestClient(router).get("/dashboard?status=&customer=&flagged=&min_total=")
-    assert response.status_code == 200
-    assert len(response.json()["orders"]) == 4
+def test_dashboard_api_filters_nothing_for_an_omitted_parameter_or_an_empty_name(
+    summaries: dict[str, OrderSummary],
+) -> None:
+    assert len(TestClient(router).get("/dashboard").json()["orders"]) == 4
+    # Every name contains the empty string.
+    assert len(TestClient(router).get("/dashboard?customer=").json()["orders"]) == 4
     assert len(TestClient(router).get("/dashboard?limit=2").json()["orders"]) == 2
+    assert len(TestClient(router).get("/dashboard?min_total=1000.00").json()["orders"]) == 1
+
+
+@pytest.mark.parametrize("field", ["status", "flagged", "min_total"])
+@pytest.mark.django_db
+def test_dashboard_api_refuses_an_empty_value_that_is_not_of_the_parameters_type(field: str) -> None:
+    """``flagged=`` is not a boolean, nor ``min_total=`` an amount: 422, as the document's types say
+    (it used to mean "no filter", which the document did not say)."""
+    response = TestClient(router).get(f"/dashboard?{field}=")
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["query", field]
 
 
 @pytest.mark.parametrize(
@@ -409,6 +423,14 @@ def test_dashboard_api_treats_empty_parameters_as_no_filter(summaries: dict[str,
         ("flagged=perhaps", "flagged"),
         ("min_total=lots", "min_total"),
         ("min_total=-1", "min_total"),
+        # The digit limits the document states (^[0-9]{1,12}(\.[0-9]{1,2})?$): no exponent, 2 decimals.
+        ("min_total=3.54e-46", "min_total"),
+        ("min_total=1e3", "min_total"),
+        ("min_total=1.234", "min_total"),
+        ("min_total=1234567890123", "min_total"),
+        # A boolean is written true or false, as the document's type says; not 1, yes or on.
+        ("flagged=1", "flagged"),
+        ("flagged=yes", "flagged"),
         ("limit=0", "limit"),
     ],
 )

@@ -159,10 +159,11 @@ def test_state_at_refuses_what_it_cannot_replay(
     assert no_history.value.status == 409
     with pytest.raises(OrderNotFound):
         state_at(uuid.uuid4())
-    for version in (0, 2):
+    # Below 1 is malformed (422); past the stream's head is a state that does not exist (yet): 404.
+    for version, status in ((0, 422), (2, 404)):
         with pytest.raises(OrderError) as out_of_range:
             state_at(uuid.UUID(event["id"]), version)
-        assert (out_of_range.value.field, out_of_range.value.status) == ("version", 422)
+        assert (out_of_range.value.field, out_of_range.value.status) == ("version", status)
 
 
 def test_jsonable_turns_the_reducers_values_into_json() -> None:
@@ -244,8 +245,8 @@ def test_replay_order_until_a_version_travels_back_in_time(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--until-version", "9"], "version must be between 1 and 1"),
-        (["--until-version", "0"], "version must be between 1 and 1"),
+        (["--until-version", "9"], "no version 9: the order's stream is at version 1"),
+        (["--until-version", "0"], "version must be at least 1"),
     ],
 )
 def test_replay_order_refuses_a_version_outside_the_stream(
