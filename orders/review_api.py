@@ -4,7 +4,8 @@
 the admin's actions (orders/review.py). Staff authenticate with HTTP Basic (a Django user with
 ``is_staff``; for curl and scripts) or with the admin's session cookie (and its CSRF token, as
 any cookie-authenticated write must). No credentials, or wrong ones: 401. A user who is not
-staff: 403. Both in the API's error shape (shop/api.py).
+staff: 403. Both in the API's error shape (shop/api.py). The body is JSON like every POST's:
+``{}``, or ``{"note": "why"}``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from ninja.errors import HttpError
 from ninja.security import HttpBasicAuth, SessionAuth
 from pydantic import ConfigDict, Field, StringConstraints
 
-from orders import review
-from orders.api import CHANGE_RESPONSES, loaded
+from orders import lifecycle, review
+from orders.api import CHANGE_RESPONSES, loaded, transition
 from orders.models import Order
 from orders.schemas import SINGLE_LINE, ErrorOut
 
@@ -72,17 +73,18 @@ def _reviewer(request: HttpRequest) -> str:
     return str(request.auth.get_username())  # type: ignore[attr-defined]
 
 
-@router.post("/orders/{id}/release", response=REVIEW_RESPONSES)
-def release(request: HttpRequest, id: uuid.UUID, payload: ReviewIn | None = None) -> Order:
+# In the document: allowed from on_hold only; release usually leaves the order confirmed.
+@router.post(
+    "/orders/{id}/release", response=REVIEW_RESPONSES, openapi_extra=transition("release", lifecycle.CONFIRMED)
+)
+def release(request: HttpRequest, id: uuid.UUID, payload: ReviewIn) -> Order:
     """Staff only. Release a held order: it is confirmed as an unflagged order would be (now, if
     its stock and payment are already secured). 409 unless the order is on hold."""
-    note = payload.note if payload else ""
-    return loaded(review.release_hold(id, reviewed_by=_reviewer(request), note=note))
+    return loaded(review.release_hold(id, reviewed_by=_reviewer(request), note=payload.note))
 
 
-@router.post("/orders/{id}/reject", response=REVIEW_RESPONSES)
-def reject(request: HttpRequest, id: uuid.UUID, payload: ReviewIn | None = None) -> Order:
+@router.post("/orders/{id}/reject", response=REVIEW_RESPONSES, openapi_extra=transition("reject", lifecycle.CANCELLED))
+def reject(request: HttpRequest, id: uuid.UUID, payload: ReviewIn) -> Order:
     """Staff only. Reject a held order: cancelled, its stock released, its payment voided, the
     customer told. 409 unless the order is on hold."""
-    note = payload.note if payload else ""
-    return loaded(review.reject_hold(id, reviewed_by=_reviewer(request), note=note))
+    return loaded(review.reject_hold(id, reviewed_by=_reviewer(request), note=payload.note))

@@ -53,6 +53,11 @@ START_TIMEOUT = 90.0
 RUN_TIMEOUT = 300
 #: Orders prepared per mode in each state.
 PREPARED = 3
+#: The staff user schemathesis authenticates as (HTTP Basic), so that release and reject can
+#: answer 2xx; the ignored_auth check still sends them without it and expects the 401.
+STAFF, STAFF_PASSWORD = "schemathesis", "st-staff-pw-1"
+#: Mallory buying the espresso machine: fraud flags it (risk 0.85), so the order is held.
+RISKY_CUSTOMER, RISKY_SKU = "mallory@mailinator.com", "PROD-C"
 
 
 def _manage(env: dict[str, str], *args: str) -> None:
@@ -68,6 +73,11 @@ def shop(tmp_path: Path) -> Iterator[Server]:
     _manage(env, "migrate", "--noinput")
     _manage(env, "seed_catalog")
     _manage(env, "shell", "-c", "from catalog.models import Product; Product.objects.update(stock=1_000_000)")
+    staff = (
+        "from django.contrib.auth.models import User; "
+        f"User.objects.create_user({STAFF!r}, password={STAFF_PASSWORD!r}, is_staff=True)"
+    )
+    _manage(env, "shell", "-c", staff)
     log = tmp_path / "server.log"
     # The Procfile's web line, as `make run` starts it on memory:// (WEB_WORKERS=1).
     command = [str(BIN / "gunicorn"), "shop.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
@@ -101,11 +111,28 @@ def reserved(server: Server, order_id: str) -> dict[str, Any]:
         time.sleep(0.1)
 
 
+def held(server: Server, order_id: str) -> None:
+    deadline = time.monotonic() + 30
+    while server.json("GET", f"/api/orders/{order_id}")["status"] != "on_hold":
+        assert time.monotonic() < deadline, f"order {order_id} never held\n{server.tail()}"
+        time.sleep(0.1)
+
+
 def prepare(server: Server) -> dict[str, list[str]]:
-    """Orders in the states pack and ship need, made through the API as a client would."""
-    customer = server.json("GET", "/api/customers")[0]["id"]
-    product = next(p for p in server.json("GET", "/api/products") if p["sku"] == "PROD-D")["id"]
-    ready: dict[str, list[str]] = {"paid": [], "packed": []}
+    """Orders in the states pack, ship, release and reject need, made through the API as a client would."""
+    customers = server.json("GET", "/api/customers")
+    customer = customers[0]["id"]
+    risky = next(c for c in customers if c["email"] == RISKY_CUSTOMER)["id"]
+    products = server.json("GET", "/api/products")
+    product = next(p for p in products if p["sku"] == "PROD-D")["id"]
+    expensive = next(p for p in products if p["sku"] == RISKY_SKU)["id"]
+    ready: dict[str, list[str]] = {"paid": [], "packed": [], "held": []}
+    for mode in ("command", "event"):
+        for _ in range(2 * PREPARED):
+            body = {"user_id": risky, "items": [{"product_id": expensive, "quantity": 1}], "mode": mode}
+            order_id = str(server.json("POST", "/api/orders", body)["id"])
+            held(server, order_id)
+            ready["held"].append(order_id)
     for mode in ("command", "event"):
         for state in ("paid", "packed") * PREPARED:
             body = {"user_id": customer, "items": [{"product_id": product, "quantity": 1}], "mode": mode}
@@ -123,8 +150,9 @@ def config_with(ready: dict[str, list[str]], path: Path) -> Path:
     extra = [
         f"[dictionaries.paid]\nvalues = {json.dumps(ready['paid'])}\n",
         f"[dictionaries.packed]\nvalues = {json.dumps(ready['packed'])}\n",
+        f"[dictionaries.held]\nvalues = {json.dumps(ready['held'])}\n",
     ]
-    for action, state in (("pack", "paid"), ("ship", "packed")):
+    for action, state in (("pack", "paid"), ("ship", "packed"), ("release", "held"), ("reject", "held")):
         extra.append(
             f'[[operations]]\ninclude-name = "POST /api/orders/{{id}}/{action}"\n'
             f'parameters."path.id" = {{ dictionary = "{state}", probability = 0.5 }}\n'
@@ -163,6 +191,8 @@ def test_schemathesis_finds_no_failure_and_reaches_every_operation(shop: Server,
         f"{shop.base}/api/openapi.json",
         "--workers",
         "1",
+        "--auth",
+        f"{STAFF}:{STAFF_PASSWORD}",
         "--report",
         "json,har",
         "--report-json-path",

@@ -192,7 +192,7 @@ def test_staff_reject_cancels_and_undoes(
 
 
 def post_as(client: Client, headers: dict[str, str], path: str, body: Any = None) -> Any:
-    data = "" if body is None else json.dumps(body)
+    data = json.dumps({} if body is None else body)
     return client.post(path, data, content_type="application/json", headers=_headers(headers))
 
 
