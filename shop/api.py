@@ -29,6 +29,7 @@ from orders.errors import OrderError
 from orders.review_api import router as review_router
 from readmodel.api import router as readmodel_router
 from shop.api_boundary import body_limit
+from shop.api_boundary import serve as serve_document
 from shop.http_errors import error_item
 from shop.messaging.transient import is_transient, reset_connections
 from shop.openapi import ShopAPI
@@ -47,6 +48,8 @@ api.add_router("/", orders_router)
 api.add_router("/", review_router)
 api.add_router("/", order_detail_router)
 api.add_router("/", readmodel_router)
+# The boundary middleware reads which methods each path serves from the document.
+serve_document(api.get_openapi_schema)
 
 # Views name their JSON body parameter this; it is an implementation detail, not client input.
 BODY_PARAM = "payload"

@@ -80,15 +80,29 @@ def openapi_path(route: str) -> str:
     return "/" + _CONVERTER.sub(r"{\1}", route)
 
 
+#: The API's OpenAPI document, handed over by shop/api.py when it builds the API (``serve``).
+#: Importing shop.api from here instead would close an import circle: shop.api mounts the
+#: routers, whose document helpers (shop/openapi.py) read this module's limits.
+_documents: list[Callable[[], dict[str, Any]]] = []
+
+
+def serve(document: Callable[[], dict[str, Any]]) -> None:
+    """Called once by shop/api.py with its ``get_openapi_schema``."""
+    _documents[:] = [document]
+    documented_methods.cache_clear()
+
+
 @cache
 def documented_methods() -> dict[str, frozenset[str]]:
     """Each path of the API's OpenAPI document, with the methods it serves (upper case).
 
     Ninja builds its routes and its document from the same operations, so the document says
-    which methods a matched route serves without reaching into ninja's view objects."""
-    from shop.api import api
-
-    paths: dict[str, dict[str, Any]] = api.get_openapi_schema()["paths"]
+    which methods a matched route serves without reaching into ninja's view objects. A request
+    reaches the middleware's view hook only after URL resolution imported shop.urls, and so
+    shop.api, which has served its document by then."""
+    if not _documents:
+        raise RuntimeError("shop.api has not served its OpenAPI document to the API boundary")
+    paths: dict[str, dict[str, Any]] = _documents[0]()["paths"]
     return {path: frozenset(method.upper() for method in methods) for path, methods in paths.items()}
 
 
