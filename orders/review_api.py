@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.http import HttpRequest
 from ninja import Router, Schema
@@ -47,6 +48,13 @@ class StaffBasicAuth(HttpBasicAuth):
 
 class StaffSessionAuth(SessionAuth):
     """The admin's session cookie (ninja checks the CSRF token for it)."""
+
+    def __call__(self, request: HttpRequest) -> Any:
+        # Ninja checks CSRF before it looks at the cookie, so a request with no session at all
+        # (curl, or wrong Basic credentials) would get "CSRF check failed" (403) instead of 401.
+        if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+            return None
+        return super().__call__(request)
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         return _staff(super().authenticate(request, key))

@@ -266,3 +266,27 @@ def test_admin_actions_release_and_reject(
     order = Order.objects.get(pk=held_id)
     assert (order.status, order.reviewed_by) == (status, "admin")
     assert Order.objects.get(pk=other_id).reviewed_by == "someone"
+
+
+def test_over_real_csrf_anonymous_is_401_and_a_session_needs_its_token(
+    held: Callable[[str], str], django_user_model: type[User]
+) -> None:
+    """As a browser or curl meets it: the test client normally skips CSRF; here it enforces it."""
+    order_id = held("command")
+    path = f"/api/orders/{order_id}/release"
+    browser = Client(enforce_csrf_checks=True)
+
+    assert post(browser, path).status_code == 401, "no session, no credentials: 401, not a CSRF 403"
+    assert post_as(browser, basic("alice", "wrong"), path).status_code == 401
+
+    staff = django_user_model.objects.create_user(username="carol", password="pw-carol-1", is_staff=True)
+    browser.force_login(staff)
+    forged = post(browser, path)
+    assert forged.status_code == 403, "a session without its CSRF token is refused"
+    assert Order.objects.get(pk=order_id).status == Order.Status.ON_HOLD
+
+    browser.get("/admin/")  # sets the csrftoken cookie, as the admin page does
+    token = browser.cookies["csrftoken"].value
+    released = browser.post(path, "{}", content_type="application/json", headers={"X-CSRFToken": token})
+    assert released.status_code == 200, released.content
+    assert released.json()["reviewed_by"] == "carol"
