@@ -38,6 +38,9 @@ pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.django_db
 FAULTS = ["connections terminated", "postgres restart", "connection exhaustion"]
 #: Each working process must lose its connection at least this often in a "connections terminated" run.
 TERMINATIONS = 10
+#: At most this many orders beyond run.ORDERS keep idle workers busy until they were cut enough
+#: (run.prepare_catalog leaves stock for 50 more).
+EXTRA_ORDERS = 40
 DOWN_SECONDS = 5.0
 EXHAUSTED_MAX_CONNECTIONS = "40"
 EXHAUSTED_SECONDS = 5.0
@@ -137,12 +140,19 @@ def test_nothing_lost_when_the_database_fails(fault: str, mode: str, broker: str
             if terminator is not None:
                 wanted = working_roles(stack, mode)
                 deadline = time.monotonic() + 60
+                extra_orders = 0
                 while any(terminator.rounds[r] < TERMINATIONS for r in wanted) and time.monotonic() < deadline:
+                    # The orders went faster than the cuts: a process idle now holds no connection
+                    # to cut. Until each was cut enough, reads keep the web using the database, and
+                    # one more order now and then (within the catalog's spare stock) the workers.
                     if terminator.rounds["web"] < TERMINATIONS:
-                        # The orders went faster than the cuts: the web, idle now, would hold no
-                        # connection to cut. Reads keep it using the database until it was cut enough.
                         database.read_over_http(web.url)
-                    time.sleep(0.1)
+                    workers_short = any(terminator.rounds[r] < TERMINATIONS for r in wanted - {"web"})
+                    if workers_short and extra_orders < EXTRA_ORDERS:
+                        database.place_over_http(web.url, 1, mode=mode, catalog=shop, threads=1, placing=placing)
+                        extra_orders += 1
+                    time.sleep(0.5 if workers_short else 0.1)
+                extra["extra orders"] = extra_orders
                 rounds = terminator.finish()
                 extra["terminations"] = dict(sorted(rounds.items()))
                 short = {r: rounds[r] for r in sorted(wanted) if rounds[r] < TERMINATIONS}
