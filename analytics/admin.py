@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from analytics.models import MetricRecord
-from shop.admin import ReadOnlyModelAdmin
+from core.admin import ReadOnlyModelAdmin
 
 
 @admin.register(MetricRecord)

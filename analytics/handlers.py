@@ -8,9 +8,9 @@ shows up as revenue, in either mode. Like the lesson, analytics ignores ``order.
 from __future__ import annotations
 
 from analytics import services
-from shop.contracts.orders import OrderConfirmed
-from shop.messaging.envelope import Envelope
-from shop.messaging.subscriptions import Subscriber
+from contracts.orders import OrderConfirmed
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.subscriptions import Subscriber
 
 analytics = Subscriber("analytics")
 

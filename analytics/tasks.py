@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from analytics import services
-from shop.contracts.analytics import RecordSale
-from shop.messaging.envelope import Envelope
-from shop.messaging.worker import command_handler
+from contracts.analytics import RecordSale
+from messaging.celery_adapter.worker import command_handler
+from messaging.kernel.envelope import Envelope
 
 
 @command_handler("analytics.record", service="analytics")

@@ -62,7 +62,7 @@ from bench.eventsourcing_baseline import Fact, Timing
 # The app's modules are imported inside the functions that use them: Django can be set up only
 # once the database for the run exists, which ``measure`` makes first.
 if TYPE_CHECKING:
-    from shop.messaging.envelope import Envelope
+    from messaging.kernel.envelope import Envelope
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Dropped and created by every PostgreSQL run: never point this at a database you keep.
@@ -176,8 +176,8 @@ class BrokerDown:
 
 def wire_buses() -> None:
     """At the composition root: the outbox keeps every message, nothing is published."""
-    from shop.messaging.bootstrap import configure
-    from shop.messaging.outbound import OutboxDispatch
+    from messaging.bootstrap import configure
+    from messaging.kernel.outbound import OutboxDispatch
 
     outbound = configure(transport=BrokerDown()).outbound
     assert isinstance(outbound, OutboxDispatch)
@@ -198,9 +198,9 @@ def library_env(database_url: str) -> dict[str, str]:
 
 def ship_through_services() -> uuid.UUID:
     """One order from placed to shipped, each step its own transaction, as in production."""
+    from messaging.kernel.envelope import Envelope
+    from messaging.kernel.names import Kind
     from orders import review, services
-    from shop.messaging.envelope import Envelope
-    from shop.messaging.names import Kind
 
     customer_id, product_id = first_customer_and_product()
     order = services.place_order(
@@ -234,7 +234,7 @@ def first_customer_and_product() -> tuple[int, int]:
 
 def recorded_facts(stream_id: uuid.UUID) -> list[Recorded]:
     """What the services stored for one order."""
-    from shop.eventstore import store
+    from core.eventstore import store
 
     facts = [(e.type, e.schema_version, e.data) for e in store.read_stream(str(stream_id))]
     assert tuple(t for t, _, _ in facts) == LIFECYCLE, facts
@@ -251,9 +251,9 @@ def append_to_store(stream_ids: Sequence[uuid.UUID], template: Sequence[Recorded
     and ``per_transaction`` orders per transaction. Counts events."""
     from django.db import transaction
 
-    from shop.eventstore import store
-    from shop.messaging.envelope import Envelope
-    from shop.messaging.names import Kind
+    from core.eventstore import store
+    from messaging.kernel.envelope import Envelope
+    from messaging.kernel.names import Kind
 
     started = time.perf_counter()
     for first in range(0, len(stream_ids), per_transaction):
@@ -299,7 +299,7 @@ class Writes:
 
 def write_both(app: baseline.Baseline, plan: Plan) -> Writes:
     """The same orders into both stores, part by part, the two sides taking turns."""
-    from shop.models import EventRecord, OutboxMessage
+    from core.models import EventRecord, OutboxMessage
 
     # The warm-up order: first calls import and prepare what later ones reuse. Its events are
     # the template the other parts copy.
@@ -364,8 +364,8 @@ def write_copies(
 
 def measure_replay_all() -> Timing:
     """Fold every stream, reading the whole store once in position order. Counts events."""
+    from core.eventstore import store
     from orders.lifecycle import evolve
-    from shop.eventstore import store
 
     states: dict[str, dict[str, Any]] = {}
     count = 0
@@ -381,8 +381,8 @@ def measure_replay_all() -> Timing:
 def measure_replay_streams(streams: Sequence[uuid.UUID]) -> Timing:
     """Replay single orders, as GET /api/orders/{id}/state does: one read per stream. Counts
     events."""
+    from core.eventstore import store
     from orders.lifecycle import replay
-    from shop.eventstore import store
 
     count = 0
     started = time.perf_counter()
@@ -418,7 +418,7 @@ def scan(execute: Callable[[str, tuple[int, int]], Rows], query: str, decode: Ca
 
 
 def floor_query(placeholder: str) -> str:
-    from shop.models import EventRecord
+    from core.models import EventRecord
 
     table = EventRecord._meta.db_table
     return (

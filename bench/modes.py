@@ -77,7 +77,7 @@ def settle(order_ids: Sequence[uuid.UUID], url: str, label: str) -> None:
 
 
 def _handled(order_ids: Sequence[uuid.UUID]) -> tuple[int, datetime]:
-    from shop.models import MessageLog
+    from core.models import MessageLog
 
     rows = MessageLog.objects.filter(correlation_id__in=[str(i) for i in order_ids], status__in=HANDLED)
     last = rows.aggregate(last=Max("created_at"))["last"]
@@ -116,12 +116,12 @@ def throughput(
 
 def _done(order_id: uuid.UUID, quiet: float) -> datetime:
     """Wait until one order's flow is over; return when its last consumer finished."""
+    from core.models import MessageLog
+    from core.trace import build_trace
+    from core.trace import pending as waiting_for
+    from messaging.kernel.subscriptions import table
+    from messaging.operations.relay import pending
     from orders.models import Order
-    from shop.messaging.relay import pending
-    from shop.messaging.subscriptions import table
-    from shop.models import MessageLog
-    from shop.walkthrough.trace import build_trace
-    from shop.walkthrough.trace import pending as waiting_for
 
     subscribers = table()
     deadline = time.monotonic() + 60
@@ -157,7 +157,7 @@ def memory(shopper: Shopper, group: WorkerGroup, url: str, messages: int) -> dic
     """Worker RSS after a warm-up, and again after ``messages`` more handled messages (orders in
     both modes, alternately, so every handler runs)."""
     from bench.workers import rss_mb
-    from shop.models import MessageLog
+    from core.models import MessageLog
 
     def handled_so_far() -> int:
         return MessageLog.objects.filter(status__in=HANDLED).count()

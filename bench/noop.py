@@ -19,7 +19,7 @@ from typing import Any
 import redis as redis_py
 from celery import Celery
 
-from shop.messaging.settings import celery_settings_for
+from messaging.celery_adapter.settings import celery_settings_for
 
 QUEUE = "bench.noop"
 TASK = "bench.noop"

@@ -42,7 +42,7 @@ class TellEach:
         self.names = [f"{consumer_name(i)}.notify" for i in range(1, consumers + 1)]
 
     def placed(self, order: Any, *, data: dict[str, Any]) -> None:
-        from shop.messaging.bootstrap import bus
+        from messaging.bootstrap import bus
 
         for name in self.names:
             bus().commands.send(name, {"order_id": str(order.id)}, producer="orders", correlation_id=str(order.id))
@@ -50,7 +50,7 @@ class TellEach:
 
 def register_commands() -> dict[str, dict[str, str]]:
     """The bench consumers' commands, and their routes (queue named after the command)."""
-    from shop.messaging import contracts
+    from messaging.kernel import contracts
 
     routes = {}
     for i in range(1, max(COUNTS) + 1):
@@ -78,7 +78,7 @@ def declare_queues(url: str, mode: str, consumers: int) -> list[str]:
     """The consumers' queues, as their workers would declare them on start."""
     from kombu import Queue
 
-    from shop.messaging.topology import service_queue
+    from messaging.celery_adapter.topology import service_queue
 
     names = []
     with Connection(url) as conn:
@@ -104,7 +104,7 @@ def depth(url: str, queues: list[str]) -> int:
 def measure(space: Namespace, mode: str, orders: int, *, warmup: int = 10) -> list[dict[str, Any]]:
     from bench.modes import place, prepare
     from bench.stack import producing_to
-    from shop.models import MessageLog
+    from core.models import MessageLog
 
     space.reset()
     routes = register_commands()
@@ -142,7 +142,7 @@ def withdraw_timers() -> None:
     """These orders have no consumers and will never be confirmed: withdraw their saga deadlines
     from the outbox, or the next phase's relay would publish them when due and its workers
     would spend the run cancelling these orders (the database is shared by every phase)."""
-    from shop.models import OutboxMessage
+    from core.models import OutboxMessage
 
     OutboxMessage.objects.filter(sent_at__isnull=True, not_before__isnull=False).delete()
 

@@ -102,8 +102,8 @@ def broker_lock() -> Iterator[None]:
 def producing_to(url: str, *, routes: dict[str, dict[str, str]] | None = None) -> Iterator[None]:
     """This process publishes to ``url``, through the outbox, as the web process would.
     ``routes`` adds command routes (queues) to the app's own."""
-    from shop.messaging import bootstrap
-    from shop.messaging.transport import CeleryTransport, producer_app
+    from messaging import bootstrap
+    from messaging.celery_adapter.transport import CeleryTransport, producer_app
 
     app = producer_app(url)
     if routes:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from core.admin import ReadOnlyModelAdmin
 from fraud.models import RiskAssessment
-from shop.admin import ReadOnlyModelAdmin
 
 
 @admin.register(RiskAssessment)

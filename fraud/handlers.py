@@ -6,12 +6,12 @@ Every order gets a verdict, stated as a fact: ``order.flagged`` (the lesson's, r
 
 from __future__ import annotations
 
-import shop.contracts.fraud  # noqa: F401  (registers order.flagged and order.cleared, published below)
+import contracts.fraud  # noqa: F401  (registers order.flagged and order.cleared, published below)
+from contracts.orders import OrderPlaced
 from fraud import services
-from shop.contracts.orders import OrderPlaced
-from shop.messaging.bootstrap import bus
-from shop.messaging.envelope import Envelope
-from shop.messaging.subscriptions import Subscriber
+from messaging.bootstrap import bus
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.subscriptions import Subscriber
 
 SERVICE = "fraud"
 fraud = Subscriber(SERVICE)

@@ -5,9 +5,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from catalog.selectors import customer
+from contracts.common import PricedLine
 from fraud.models import RiskAssessment
 from fraud.scoring import score
-from shop.contracts.common import PricedLine
 
 
 def assess_order(order_id: uuid.UUID, *, user_id: int, items: Sequence[PricedLine], total: Decimal) -> RiskAssessment:

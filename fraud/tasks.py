@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from contracts.fraud import CheckFraud
 from fraud import services
-from shop.contracts.fraud import CheckFraud
-from shop.messaging.envelope import Envelope
-from shop.messaging.worker import command_handler
+from messaging.celery_adapter.worker import command_handler
+from messaging.kernel.envelope import Envelope
 
 
 @command_handler("fraud.check", service="fraud")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from contracts.orders import OrderCancelled, OrderPlaced
 from inventory import services
-from shop.contracts.orders import OrderCancelled, OrderPlaced
-from shop.messaging.bootstrap import bus
-from shop.messaging.envelope import Envelope
-from shop.messaging.subscriptions import Subscriber
+from messaging.bootstrap import bus
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.subscriptions import Subscriber
 
 SERVICE = "inventory"
 inventory = Subscriber(SERVICE)

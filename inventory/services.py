@@ -9,8 +9,8 @@ from django.db import transaction
 from django.db.models import F
 
 from catalog.models import Product
+from contracts.common import StockLine
 from inventory.models import Reservation
-from shop.contracts.common import StockLine
 
 
 class OutOfStock(Exception):

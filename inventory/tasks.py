@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from contracts.inventory import ReleaseStock, ReserveStock
 from inventory import services
-from shop.contracts.inventory import ReleaseStock, ReserveStock
-from shop.messaging.envelope import Envelope
-from shop.messaging.errors import CommandRejected
-from shop.messaging.worker import command_handler
+from messaging.celery_adapter.worker import command_handler
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.errors import CommandRejected
 
 
 @command_handler("inventory.reserve", service="inventory")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from core.admin import ReadOnlyModelAdmin
 from notifications.models import SentEmail
-from shop.admin import ReadOnlyModelAdmin
 
 
 @admin.register(SentEmail)

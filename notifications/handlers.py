@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from catalog.selectors import customer
+from contracts.orders import OrderCancelled, OrderConfirmed
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.subscriptions import Subscriber
 from notifications import services
-from shop.contracts.orders import OrderCancelled, OrderConfirmed
-from shop.messaging.envelope import Envelope
-from shop.messaging.subscriptions import Subscriber
 
 notifications = Subscriber("notifications")
 

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
+from contracts.notifications import SendEmail
+from messaging.celery_adapter.worker import command_handler
+from messaging.kernel.envelope import Envelope
 from notifications import services
-from shop.contracts.notifications import SendEmail
-from shop.messaging.envelope import Envelope
-from shop.messaging.worker import command_handler
 
 
 @command_handler("email.send", service="notifications")

@@ -7,7 +7,7 @@ order, and they go through the same services (orders/review.py) as the staff API
 
 The message log has no foreign key to orders: every message an order caused carries the
 order's id as its ``correlation_id``, in both modes. The order page shows those messages as a
-timeline (shop/admin_timeline.py, drawn by admin/orders/order/timeline.html): each command or
+timeline (core/timeline.py, drawn by admin/orders/order/timeline.html): each command or
 event, who sent it through which queue or exchange, and every service that handled it, with its
 status, attempts and duration.
 
@@ -38,15 +38,15 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from core.admin import ReadOnlyModelAdmin, truncated
+from core.eventstore import store
+from core.eventstore.store import StoredEvent
+from core.timeline import order_timeline
+from messaging.kernel.errors import MessagingError
 from orders import lifecycle, review
 from orders.errors import OrderError
 from orders.models import FailedCommand, FlowMode, IdempotencyKey, Order, OrderLine
 from orders.rows import row_state
-from shop.admin import ReadOnlyModelAdmin, truncated
-from shop.admin_timeline import order_timeline
-from shop.eventstore import store
-from shop.eventstore.store import StoredEvent
-from shop.messaging.errors import MessagingError
 
 _Child = TypeVar("_Child", bound=Model)
 #: review.release_hold or review.reject_hold

@@ -1,12 +1,12 @@
 """HTTP endpoints for orders. Each view parses, calls one service or selector, and shapes the reply.
 
 Errors are not handled here: ``OrderError`` (and its 404/409 subclasses) propagates to the
-handler in ``shop.api``, which turns every refusal into the same JSON shape ninja uses for its
-own validation errors. Body parameters are named ``payload``: shop.api strips that name from
+handler in ``api.site``, which turns every refusal into the same JSON shape ninja uses for its
+own validation errors. Body parameters are named ``payload``: api.site strips that name from
 error locations so they read ``["body", "items", 0, "quantity"]``.
 
 ``GET /api/orders/{id}`` is not here: it composes the order with the read model and the message
-log, which are not the order service's to import, so it lives in ``shop.order_detail``.
+log, which are not the order service's to import, so it lives in ``api.order_detail``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from django.http import HttpRequest
 from ninja import Header, Query, Router, Status
 
+from core.openapi import ALLOWED_FROM, STATUS_AFTER
 from orders import lifecycle, replay
 from orders.models import Order
 from orders.schemas import (
@@ -44,7 +45,6 @@ from orders.services import (
     place_order,
     ship_order,
 )
-from shop.openapi import ALLOWED_FROM, STATUS_AFTER
 
 router = Router(tags=["orders"])
 
@@ -54,7 +54,7 @@ def loaded(order: Order) -> Order:
 
     Read lazily, they were read while ninja serialized the reply: a database connection cut at
     that moment surfaced inside pydantic as a 500, for an order the request had already stored.
-    Read here, the error reaches the API's handler (503, try again; shop.api)."""
+    Read here, the error reaches the API's handler (503, try again; api.site)."""
     return order_with_lines(order.id) or order
 
 
@@ -63,7 +63,7 @@ CHANGE_RESPONSES = {200: OrderOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
 def transition(action: str, after: str) -> dict[str, Any]:
-    """What a change does to the order's status, in the document (``shop.openapi``'s extensions):
+    """What a change does to the order's status, in the document (``core.openapi``'s extensions):
     the statuses it is allowed from (else 409), and the one it leaves. Its links follow from them:
     pay's answer links to pack, never back to pay."""
     return {ALLOWED_FROM: sorted(lifecycle.ALLOWED[action]), STATUS_AFTER: after}

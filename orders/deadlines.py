@@ -2,7 +2,7 @@
 
 An order that is neither confirmed nor cancelled by ``confirm_by`` is given up: a step never
 answered (a payment issuer that hangs, a service that is down). The timer is a command orders
-sends to itself with ``not_before`` (shop/messaging/bus.py): the outbox holds it until it is
+sends to itself with ``not_before`` (messaging/kernel/bus.py): the outbox holds it until it is
 due, then the relay publishes it. Why not a Celery countdown: the broker, or on Redis the worker
 that prefetched it, would have to hold the message for the whole wait, and Redis hands a held
 message out again after the visibility timeout (300 s here), so a long countdown there fires
@@ -16,11 +16,11 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from messaging.bootstrap import bus
+from messaging.kernel.envelope import Envelope
+from messaging.operations.relay import cancel_timers
 from orders.flows.payloads import order_ref
 from orders.models import Order
-from shop.messaging.bootstrap import bus
-from shop.messaging.envelope import Envelope
-from shop.messaging.relay import cancel_timers
 
 TIMER = "orders.enforce_deadline"
 

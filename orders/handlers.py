@@ -1,17 +1,17 @@
 """Event mode: what orders does when other services state their facts.
 
-Orders subscribes to event *names* from the published language (shop.contracts); it imports
+Orders subscribes to event *names* from the published language (contracts); it imports
 none of the apps that publish them.
 """
 
 from __future__ import annotations
 
+from contracts.fraud import OrderCleared, OrderFlagged
+from contracts.inventory import StockReservationFailed
+from contracts.payments import PaymentAuthorized, PaymentDeclined
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.subscriptions import Subscriber
 from orders import review, services
-from shop.contracts.fraud import OrderCleared, OrderFlagged
-from shop.contracts.inventory import StockReservationFailed
-from shop.contracts.payments import PaymentAuthorized, PaymentDeclined
-from shop.messaging.envelope import Envelope
-from shop.messaging.subscriptions import Subscriber
 
 orders = Subscriber("orders")
 

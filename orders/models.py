@@ -46,7 +46,7 @@ class Order(models.Model):
     carrier = models.CharField(max_length=30, blank=True, default="")
     tracking = models.CharField(max_length=60, blank=True, default="")
     shipped_at = models.DateTimeField(null=True, blank=True)
-    #: The last four characters of the card token, never the token (shop/contracts/cards.py).
+    #: The last four characters of the card token, never the token (contracts/cards.py).
     card_last4 = models.CharField(
         max_length=4, default="4242", help_text="The card token's last four characters: never the token itself."
     )

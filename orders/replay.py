@@ -16,12 +16,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from core.eventstore import store
+from core.eventstore.store import StoredEvent
 from orders import lifecycle
 from orders.errors import OrderError, OrderNotFound
 from orders.models import FlowMode, Order
 from orders.rows import row_state
-from shop.eventstore import store
-from shop.eventstore.store import StoredEvent
 
 NO_HISTORY_NOTE = "command mode overwrites the order row in place; no history exists"
 NO_HISTORY = f"{NO_HISTORY_NOTE} to replay"

@@ -4,7 +4,7 @@
 the admin's actions (orders/review.py). Staff authenticate with HTTP Basic (a Django user with
 ``is_staff``; for curl and scripts) or with the admin's session cookie (and its CSRF token, as
 any cookie-authenticated write must). No credentials, or wrong ones: 401. A user who is not
-staff: 403. Both in the API's error shape (shop/api.py). The body is JSON like every POST's:
+staff: 403. Both in the API's error shape (api/site.py). The body is JSON like every POST's:
 ``{}``, or ``{"note": "why"}``.
 """
 

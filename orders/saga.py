@@ -20,17 +20,17 @@ from typing import Any
 
 from django.utils import timezone
 
+from contracts.replies import CommandOutcome
+from messaging.bootstrap import bus
+from messaging.kernel.envelope import Envelope
 from orders.flows.payloads import order_ref
 from orders.models import Order, Saga
-from shop.contracts.replies import CommandOutcome
-from shop.messaging.bootstrap import bus
-from shop.messaging.envelope import Envelope
 
 PRODUCER = "orders"
 #: The step a saga waits at when its remote steps are done but the order is held or not judged
 #: by fraud yet (orders/review.py): not a command, a person's (or fraud's) answer.
 REVIEW = "review"
-#: The reply every step's command comes back as, success or failure (shop/contracts/replies.py).
+#: The reply every step's command comes back as, success or failure (contracts/replies.py).
 REPLY = "orders.advance_saga"
 
 

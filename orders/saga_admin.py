@@ -14,9 +14,9 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from core.admin import ReadOnlyModelAdmin
 from orders import saga
 from orders.models import Saga
-from shop.admin import ReadOnlyModelAdmin
 
 
 class StuckFilter(admin.SimpleListFilter):

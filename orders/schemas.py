@@ -18,13 +18,12 @@ from django.db import models
 from ninja import Schema
 from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
 
-from orders.models import FlowMode, IdempotencyKey, Order
-from orders.services import MAX_LINES, MAX_QUANTITY
-
 # The API's one error shape lives in shop (the read model answers with it too); re-exported here,
 # where the order views and their tests have always imported it from.
-from shop.http_errors import ErrorItem as ErrorItem
-from shop.http_errors import ErrorOut as ErrorOut
+from core.http_errors import ErrorItem as ErrorItem
+from core.http_errors import ErrorOut as ErrorOut
+from orders.models import FlowMode, IdempotencyKey, Order
+from orders.services import MAX_LINES, MAX_QUANTITY
 
 #: An ``Idempotency-Key``: printable ASCII (space to ~), neither starting nor ending with a space.
 #: Length (1..200, the column's) is checked apart, so each refusal names its own bound.

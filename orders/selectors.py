@@ -6,8 +6,8 @@ import uuid
 
 from django.db.models import QuerySet
 
+from core.models import MessageLog
 from orders.models import Order
-from shop.models import MessageLog
 
 
 def order_with_lines(order_id: uuid.UUID) -> Order | None:

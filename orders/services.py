@@ -23,6 +23,10 @@ from django.utils import timezone
 
 from catalog.models import Customer
 from catalog.selectors import products_by_id
+from contracts import cards
+from contracts.fraud import risk_verdict_required
+from contracts.replies import CommandOutcome
+from messaging.kernel.envelope import Envelope
 from orders import deadlines, lifecycle, saga
 from orders.errors import InvalidTransition, OrderError
 from orders.flows import flow_for
@@ -30,10 +34,6 @@ from orders.flows.payloads import order_ref, priced_lines
 from orders.models import FailedCommand, FlowMode, IdempotencyKey, Order, OrderLine
 from orders.rows import apply_event as _apply
 from orders.rows import locked as _locked
-from shop.contracts import cards
-from shop.contracts.fraud import risk_verdict_required
-from shop.contracts.replies import CommandOutcome
-from shop.messaging.envelope import Envelope
 
 MAX_QUANTITY = 1000
 MAX_LINES = 50
@@ -76,7 +76,7 @@ def place_order(
     """Place an order. With ``idempotency_key``, a repeat of the same request returns the first order.
 
     ``payment_token`` is cut to its last four characters first: nothing stores or sends a token
-    (shop/contracts/cards.py). The key is stored in the order's transaction. A concurrent duplicate
+    (contracts/cards.py). The key is stored in the order's transaction. A concurrent duplicate
     loses on the key's unique constraint: its whole transaction (order, lines, event, outgoing
     messages) rolls back and it returns the winner's order. The same key with a different request
     raises ``IdempotencyKeyReused``.

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import uuid
 
+from contracts.orders import EnforceDeadline
+from contracts.replies import CommandOutcome
+from messaging.celery_adapter.worker import command_handler
+from messaging.kernel.envelope import Envelope
 from orders import review, services
-from shop.contracts.orders import EnforceDeadline
-from shop.contracts.replies import CommandOutcome
-from shop.messaging.envelope import Envelope
-from shop.messaging.worker import command_handler
 
 
 def _order_id(outcome: CommandOutcome) -> uuid.UUID:

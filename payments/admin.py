@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from core.admin import ReadOnlyModelAdmin
 from payments.models import Authorization
-from shop.admin import ReadOnlyModelAdmin
 
 
 @admin.register(Authorization)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-import shop.contracts.payments  # noqa: F401  (registers the payment.* events published below)
+import contracts.payments  # noqa: F401  (registers the payment.* events published below)
+from contracts.inventory import StockReserved
+from contracts.orders import OrderCancelled, OrderPlaced
+from messaging.bootstrap import bus
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.subscriptions import Subscriber
 from payments import services
 from payments.models import Authorization
-from shop.contracts.inventory import StockReserved
-from shop.contracts.orders import OrderCancelled, OrderPlaced
-from shop.messaging.bootstrap import bus
-from shop.messaging.envelope import Envelope
-from shop.messaging.subscriptions import Subscriber
 
 SERVICE = "payments"
 payments = Subscriber(SERVICE)

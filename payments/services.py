@@ -2,7 +2,7 @@
 
 The "issuer" is a rule on the card token's last four characters, so every outcome of the saga
 can be reproduced on purpose: ``...0002`` is declined, ``...0003`` answers slowly, anything else
-is authorized. The last four are all payments is ever given (shop/contracts/cards.py): a real
+is authorized. The last four are all payments is ever given (contracts/cards.py): a real
 provider would be handed the token by the client, never by a message of ours.
 """
 
@@ -71,7 +71,7 @@ def ready(order_id: uuid.UUID) -> Authorization | None:
 
 def wait_for_issuer(token_last4: str) -> None:
     """The issuer's latency. Called *outside* any transaction (a handler's ``before`` hook,
-    shop/messaging/subscriptions.py): a slow issuer must not hold a row lock, or on SQLite the
+    messaging/kernel/subscriptions.py): a slow issuer must not hold a row lock, or on SQLite the
     one write lock, that a void or anything else is waiting for."""
     delay = issuer_latency(token_last4)
     if delay > 0:

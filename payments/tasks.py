@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from contracts.payments import AuthorizePayment, VoidPayment
+from messaging.celery_adapter.worker import command_handler
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.errors import CommandRejected
 from payments import services
 from payments.models import Authorization
-from shop.contracts.payments import AuthorizePayment, VoidPayment
-from shop.messaging.envelope import Envelope
-from shop.messaging.errors import CommandRejected
-from shop.messaging.worker import command_handler
 
 
 def _ask_issuer(envelope: Envelope, command: AuthorizePayment) -> None:

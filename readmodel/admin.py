@@ -14,9 +14,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 
+from core.admin import ReadOnlyModelAdmin
 from readmodel import selectors, services
 from readmodel.models import OrderSummary, ProjectionTracking
-from shop.admin import ReadOnlyModelAdmin
 
 CHANGE_LIST_WITH_LAG = "admin/readmodel/change_list.html"
 

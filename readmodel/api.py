@@ -1,7 +1,7 @@
 """HTTP endpoints of the read model: the order dashboard and how far behind it is.
 
 Every answer carries the lag next to the data: the dashboard is eventually consistent, and a
-client deserves to know how stale what it reads may be. Mounted in shop/api.py.
+client deserves to know how stale what it reads may be. Mounted in api/site.py.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from pydantic import BeforeValidator, Field
 
+from core.http_errors import ErrorOut
 from readmodel import selectors
-from shop.http_errors import ErrorOut
 
 router = Router(tags=["read model"])
 

@@ -8,11 +8,11 @@ arrivals and events overtaking one another all end in the same summary.
 
 from __future__ import annotations
 
+from contracts.common import OrderRef
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.subscriptions import Subscriber
 from readmodel import services
 from readmodel.projection import ORDER_STREAM_EVENTS
-from shop.contracts.common import OrderRef
-from shop.messaging.envelope import Envelope
-from shop.messaging.subscriptions import Subscriber
 
 projector = Subscriber("projector")
 

@@ -5,7 +5,7 @@ customer's name looked up once), later events update it. Unlike the lesson's ske
 every event of the order stream, so the dashboard shows each order's current status.
 
 The status rules repeat those of ``orders.lifecycle.evolve`` on purpose: the read side depends
-on the published events (their names and data, shop/contracts/orders.py), never on the orders
+on the published events (their names and data, contracts/orders.py), never on the orders
 app that wrote them. ``tests/unit/test_readmodel.py`` checks the two agree, order by order.
 
 Kept pure except for the customer lookup, which the caller passes in (a cache in a rebuild).
@@ -22,7 +22,7 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
-from shop.eventstore.store import StoredEvent
+from core.eventstore.store import StoredEvent
 
 PLACED, CONFIRMED, ON_HOLD, CANCELLED = "placed", "confirmed", "on_hold", "cancelled"
 PAID, PACKED, SHIPPED = "paid", "packed", "shipped"

@@ -9,10 +9,10 @@ from typing import Any
 from django.db.models import Count, F, IntegerField, Min, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
+from core.eventstore import store
+from core.models import EventRecord
 from readmodel.models import OrderSummary, ProjectionTracking
 from readmodel.services import ORDER_STREAM, ORDER_SUMMARY
-from shop.eventstore import store
-from shop.models import EventRecord
 
 
 def summary_for(order_id: uuid.UUID) -> OrderSummary | None:

@@ -25,12 +25,12 @@ from dataclasses import asdict, dataclass
 from django.db import transaction
 
 from catalog.selectors import customer
+from core.eventstore import store
+from core.eventstore.store import StoredEvent
+from core.models import EventRecord
 from readmodel import projection
 from readmodel.models import OrderSummary, ProjectionTracking
 from readmodel.projection import Summary
-from shop.eventstore import store
-from shop.eventstore.store import StoredEvent
-from shop.models import EventRecord
 
 #: The one projection this app keeps; the name its tracking rows and lag report carry.
 ORDER_SUMMARY = "order_summary"
@@ -73,7 +73,7 @@ def rebuild(*, batch_size: int = 500, progress: Progress | None = None) -> Rebui
 
     Each batch is one transaction, so an interrupted rebuild leaves a consistent (partial) read
     model that a later rebuild or the live projector completes. Reading by position is safe on
-    PostgreSQL because appends are serialized (shop/eventstore/store.py): a position becomes
+    PostgreSQL because appends are serialized (core/eventstore/store.py): a position becomes
     visible only after every smaller one.
     """
     started = time.perf_counter()

@@ -10,7 +10,7 @@ import click
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger
 
-from shop.messaging.worker import EventConsumerStep
+from messaging.celery_adapter.worker import EventConsumerStep
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
 
@@ -36,6 +36,6 @@ def _celery_logs_in_our_format(logger: logging.Logger, **_: Any) -> None:
     lines reach our root handler; a handler Celery adds anyway gets our formatter here."""
     from django.conf import settings
 
-    from shop.logs import use_our_format
+    from core.logs import use_our_format
 
     use_our_format(logger, settings.SHOP_LOG_FORMAT)

@@ -13,9 +13,9 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
-from shop.logs import log_format_from_env, logging_config
-from shop.messaging.settings import celery_settings_for, flow_mode_from_env
-from shop.process_name import process_name
+from core.logs import log_format_from_env, logging_config
+from core.process_name import process_name
+from messaging.celery_adapter.settings import celery_settings_for, flow_mode_from_env
 
 # Lets Django's generic classes be subscripted at run time (ModelAdmin[Order]), as django-stubs types them.
 django_stubs_ext.monkeypatch()
@@ -78,7 +78,7 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 # Error pages and error e-mails mask the password inside URL settings (CELERY_BROKER_URL).
-DEFAULT_EXCEPTION_REPORTER_FILTER = "shop.error_reports.CredentialMaskingFilter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "core.error_reports.CredentialMaskingFilter"
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
@@ -98,7 +98,7 @@ INSTALLED_APPS = [
     # Listed so that /api/docs renders ninja's template with its bundled Swagger UI, served from
     # STATIC_URL like the admin's files; without it ninja's page loads Swagger UI from a CDN.
     "ninja",
-    "shop",
+    "core",
     "catalog",
     "orders",
     "inventory",
@@ -109,6 +109,8 @@ INSTALLED_APPS = [
     # Event mode: adding this line is the whole change needed to add fraud detection.
     # Command mode also needs orders/flows/commanding.py to send `fraud.check`.
     "fraud",
+    # The teaching layer: the walkthrough, its web page, the admin's comparison of the modes.
+    "lesson",
 ]
 
 MIDDLEWARE = [
@@ -117,8 +119,8 @@ MIDDLEWARE = [
     # gunicorn alone answers /static/... with 404. Right after SecurityMiddleware, as whitenoise asks.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Under /api/ only: 413 for a body over DATA_UPLOAD_MAX_MEMORY_SIZE, 415 for one that is not
-    # JSON, and every error in the API's JSON shape, whoever raised it (shop/api_boundary.py).
-    "shop.api_boundary.ApiBoundaryMiddleware",
+    # JSON, and every error in the API's JSON shape, whoever raised it (core/api_boundary.py).
+    "core.api_boundary.ApiBoundaryMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -169,7 +171,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("SHOP_TEST_SQLITE", str(VAR_DIR / "test.sqlite3"))}
 else:
-    # Whose connection is whose in pg_stat_activity: "shop worker inventory 907" (shop/process_name.py).
+    # Whose connection is whose in pg_stat_activity: "shop worker inventory 907" (core/process_name.py).
     DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = process_name()
     if os.environ.get("SHOP_TEST_DB_NAME"):
         # The test database's name on a server, so a test run never collides with another
@@ -215,6 +217,6 @@ SHOP_PAYMENT_LATENCY = float(os.environ.get("SHOP_PAYMENT_LATENCY", "0"))
 SHOP_PAYMENT_SLOW_SECONDS = float(os.environ.get("SHOP_PAYMENT_SLOW_SECONDS", "30"))
 
 # DJANGO_LOG_FORMAT=text (default) or json: every process logs to stderr in that format, each line
-# carrying the message's correlation_id when it is about one (shop/logs.py).
+# carrying the message's correlation_id when it is about one (core/logs.py).
 SHOP_LOG_FORMAT = log_format_from_env(os.environ.get("DJANGO_LOG_FORMAT"))
 LOGGING = logging_config(SHOP_LOG_FORMAT, shop_level=os.environ.get("SHOP_LOG_LEVEL", "INFO"))

@@ -1,10 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from shop.api import api
+from api.site import api
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
-    path("walkthrough/", include("shop.web.urls")),
+    path("walkthrough/", include("lesson.web.urls")),
 ]

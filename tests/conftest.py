@@ -6,8 +6,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from shop.eventstore import triggers
-from shop.messaging import bootstrap
+from core.eventstore import triggers
+from messaging import bootstrap
 from tests.fakes import RecordingTransport
 from tests.faults import postgres as private_postgres
 from tests.services import in_ci

@@ -1,8 +1,8 @@
-"""Fakes swapped in at the composition root (shop.messaging.bootstrap.configure)."""
+"""Fakes swapped in at the composition root (messaging.bootstrap.configure)."""
 
 from __future__ import annotations
 
-from shop.messaging.envelope import Envelope
+from messaging.kernel.envelope import Envelope
 
 
 class RecordingTransport:

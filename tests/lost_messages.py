@@ -13,10 +13,10 @@ from celery import Celery
 from kombu import Queue
 
 from catalog.models import Customer, Product
+from core.models import MessageLog
+from messaging import bootstrap
 from orders import services
 from orders.models import Order
-from shop.messaging import bootstrap
-from shop.models import MessageLog
 from tests.fakes import RecordingTransport
 
 

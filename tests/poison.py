@@ -16,7 +16,7 @@ from typing import Any
 
 from kombu import Connection
 
-from shop.messaging.envelope import MAX_ENVELOPE_BYTES
+from messaging.kernel.envelope import MAX_ENVELOPE_BYTES
 
 EVENTS_QUEUE = "inventory.events"
 COMMAND_QUEUE = "inventory.reserve"

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from messaging.kernel.envelope import Envelope
 from orders.flows import commanding, eventing
 from orders.models import FlowMode, Order
-from shop.messaging.envelope import Envelope
 
 Data = dict[str, Any]
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from messaging.bootstrap import bus
+from messaging.kernel.envelope import Envelope
 from orders import saga
 from orders.flows.payloads import order_ref, priced_lines, stock_lines
 from orders.models import Order, Saga
-from shop.messaging.bootstrap import bus
-from shop.messaging.envelope import Envelope
 
 PRODUCER = "orders"
 

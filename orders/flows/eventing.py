@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.eventstore import store
+from messaging.bootstrap import bus
+from messaging.kernel.envelope import Envelope
 from orders.models import Order
-from shop.eventstore import store
-from shop.messaging.bootstrap import bus
-from shop.messaging.envelope import Envelope
 
 PRODUCER = "orders"
 

@@ -1,7 +1,7 @@
 """The order row keeps the card's last four characters instead of its token.
 
 Filled from the old column before it is dropped, so existing orders keep the card the issuer
-simulation decides by (shop/contracts/cards.py). Irreversible in substance: going back restores
+simulation decides by (contracts/cards.py). Irreversible in substance: going back restores
 a ``payment_token`` column holding only the last four characters, since the tokens are gone.
 """
 

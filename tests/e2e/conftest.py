@@ -5,7 +5,7 @@ so the tests drive the distribution's ``/usr/bin/chromium`` (installed by ``.ci/
 Without it, or without the ``playwright`` package, the tests are skipped with the reason; under
 ``CI=true`` they fail instead, as every missing service does (tests/services.py).
 
-The live server runs in this process, so the web page's embedded worker (``shop.web.worker``,
+The live server runs in this process, so the web page's embedded worker (``lesson.web.worker``,
 started by the first order placed from the page) consumes ``memory://`` here too: no broker.
 """
 
@@ -107,8 +107,8 @@ def site(live_server: Any, transactional_db: None) -> Iterator[str]:
     """The live server's URL, with the catalog seeded. The page starts the embedded worker on the
     first order; it is stopped here, before the database is flushed under it."""
     from catalog.services import seed_catalog
-    from shop.messaging import bootstrap
-    from shop.web import worker
+    from lesson.web import worker
+    from messaging import bootstrap
 
     bootstrap.configure()
     seed_catalog()

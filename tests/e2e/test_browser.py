@@ -18,9 +18,9 @@ import pytest
 from django.contrib.auth.models import Permission, User
 
 from catalog.models import Customer, Product
+from core.models import DeadLetter, MessageLog
+from messaging.operations import faults
 from orders.models import Order
-from shop.messaging import faults
-from shop.models import DeadLetter, MessageLog
 from tests.e2e.conftest import VIEWPORT, screenshot
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTLE_MS = 30_000
-#: Measuring the tables reads every module of the project (shop.evidence).
+#: Measuring the tables reads every module of the project (lesson.evidence).
 MEASURE_MS = 240_000
 STAFF = ("teacher", "a-long-enough-password-1")
 #: What a staff user needs for what these tests do: view orders and the log, retry dead letters.

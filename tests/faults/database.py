@@ -6,7 +6,7 @@ because the web process's connections are among those that fail. A client that g
 or a 5xx, tries again with the same ``Idempotency-Key``: the order is placed once however often
 the request is repeated, and a lost answer costs nothing.
 
-Every process of the stack names its connections (``application_name``, shop/process_name.py):
+Every process of the stack names its connections (``application_name``, core/process_name.py):
 ``shop worker inventory-... 907``, ``shop relay 655``, ``shop web 812``. That is how the
 terminator finds them, and how it counts, per process, how often it cut them.
 """
@@ -34,8 +34,8 @@ from datetime import timedelta
 
 import psycopg
 
+from core.models import MessageLog
 from orders.models import Order
-from shop.models import MessageLog
 from tests.faults.postgres import Cluster
 from tests.faults.run import Background, Catalog
 from tests.faults.stacks import Stack

@@ -33,7 +33,13 @@ from kombu import Connection
 from analytics.models import MetricRecord
 from analytics.selectors import totals
 from catalog.models import Customer, Product
+from core.models import DeadLetter, EventRecord, MessageLog, OutboxMessage
 from inventory.models import Reservation
+from messaging.celery_adapter.settings import COMMAND_QUEUES
+from messaging.celery_adapter.topology import service_queue_name
+from messaging.kernel import subscriptions
+from messaging.kernel.names import Kind
+from messaging.operations.relay import pending
 from notifications.models import SentEmail
 from orders import services
 from orders.models import Order
@@ -41,12 +47,6 @@ from payments.models import Authorization
 from readmodel.models import OrderSummary
 from readmodel.selectors import lag
 from readmodel.services import rebuild
-from shop.messaging import subscriptions
-from shop.messaging.names import Kind
-from shop.messaging.relay import pending
-from shop.messaging.settings import COMMAND_QUEUES
-from shop.messaging.topology import service_queue_name
-from shop.models import DeadLetter, EventRecord, MessageLog, OutboxMessage
 from tests.integration.workers import ROOT
 
 #: Orders per run; lower it while developing (SHOP_FAULT_ORDERS=60). At 200 a run logs 2,600
@@ -451,7 +451,7 @@ def check(
 
 
 def redelivered() -> int:
-    """Copies the relay re-sent to a consumer that never got a message (shop/messaging/redelivery.py)."""
+    """Copies the relay re-sent to a consumer that never got a message (messaging/operations/redelivery.py)."""
     return int(OutboxMessage.objects.aggregate(n=Sum("redeliveries"))["n"] or 0)
 
 

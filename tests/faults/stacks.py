@@ -31,9 +31,9 @@ import redis as redis_py
 from celery import Celery
 from django.test import override_settings
 
-from shop.messaging import bootstrap
-from shop.messaging.chaos import CHAOS_ENV, DUPLICATE_SHUFFLE
-from shop.messaging.transport import CeleryTransport, producer_app
+from messaging import bootstrap
+from messaging.celery_adapter.transport import CeleryTransport, producer_app
+from messaging.operations.chaos import CHAOS_ENV, DUPLICATE_SHUFFLE
 from tests.integration import brokers
 from tests.integration.conftest import purge
 from tests.integration.workers import LOG_DIR, ROOT, WorkerGroup, database_url, lock_brokers, procfile_workers
@@ -42,7 +42,7 @@ from tests.services import in_ci, require_broker
 #: Redis hands a killed worker's unacknowledged messages out again after this many seconds.
 VISIBILITY_TIMEOUT = 10
 #: The relay re-sends a message a caught-up consumer never handled after this many seconds
-#: (shop/messaging/redelivery.py): above the visibility timeout, so Redis restores first.
+#: (messaging/operations/redelivery.py): above the visibility timeout, so Redis restores first.
 REDELIVER_AFTER = 20
 #: The saga deadline for the orders of a run. This tier measures delivery: an order must end
 #: confirmed however long the broker was down or the workers dead. With the default deadline
@@ -50,7 +50,7 @@ REDELIVER_AFTER = 20
 #: (tests/integration/test_saga_scenarios.py) test that, not this tier.
 SAGA_TIMEOUT = 3600
 #: Threads placing orders while the broker is down: each order's fast path first spends ~2 s per
-#: message in the publish retries (shop/messaging/transport.py PUBLISH_RETRY) before giving up.
+#: message in the publish retries (messaging/celery_adapter/transport.py PUBLISH_RETRY) before giving up.
 DOWN_PLACERS = 32
 
 

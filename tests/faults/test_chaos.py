@@ -1,4 +1,4 @@
-"""The fault-injecting relay itself (shop/messaging/chaos.py), without servers: fast, every tier.
+"""The fault-injecting relay itself (messaging/operations/chaos.py), without servers: fast, every tier.
 
 What the fault tier relies on: under ``SHOP_CHAOS=duplicate-shuffle`` nothing leaves on the fast
 path, and the sweeper's batch goes out after its commit, each envelope twice, shuffled; a broker
@@ -16,11 +16,12 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
-from shop.messaging import bootstrap, chaos
-from shop.messaging.bus import EventBus
-from shop.messaging.envelope import Envelope
-from shop.messaging.outbound import OutboxDispatch
-from shop.messaging.relay import Relay, pending
+from messaging import bootstrap
+from messaging.kernel.bus import EventBus
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.outbound import OutboxDispatch
+from messaging.operations import chaos
+from messaging.operations.relay import Relay, pending
 from tests.fakes import RecordingTransport
 
 pytestmark = pytest.mark.django_db(transaction=True)

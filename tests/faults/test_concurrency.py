@@ -20,10 +20,10 @@ from django.db import connection
 
 from analytics.selectors import totals
 from catalog.models import Product
+from core.models import DeadLetter, MessageLog
 from inventory.models import Reservation
 from notifications.models import SentEmail
 from orders.models import Order
-from shop.models import DeadLetter, MessageLog
 from tests.faults import run, stacks
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.django_db(transaction=True)]

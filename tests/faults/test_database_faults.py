@@ -28,8 +28,8 @@ from contextlib import contextmanager
 
 import pytest
 
+from messaging.kernel.transient import reset_connections
 from orders.models import Order
-from shop.messaging.transient import reset_connections
 from tests.faults import database, postgres, run, stacks
 from tests.services import in_ci
 

@@ -10,7 +10,7 @@ running as in ``make run``:
 - ``broker restart``: a third of the way in, the broker is stopped and started again while
   orders keep coming;
 - ``duplicate+shuffle``: the relay delivers every message twice, in shuffled order
-  (``SHOP_CHAOS=duplicate-shuffle``, shop/messaging/chaos.py, in every process);
+  (``SHOP_CHAOS=duplicate-shuffle``, messaging/operations/chaos.py, in every process);
 - ``broker down``: the broker is down while every order is placed, and started afterwards.
 
 Each run waits (bounded) until nothing is left to happen, then checks that no order was lost

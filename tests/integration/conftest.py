@@ -29,11 +29,11 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from shop.messaging import bootstrap
-from shop.messaging.settings import COMMAND_QUEUES
-from shop.messaging.subscriptions import services as subscribing_services
-from shop.messaging.topology import service_queue
-from shop.messaging.transport import CeleryTransport, producer_app
+from messaging import bootstrap
+from messaging.celery_adapter.settings import COMMAND_QUEUES
+from messaging.celery_adapter.topology import service_queue
+from messaging.celery_adapter.transport import CeleryTransport, producer_app
+from messaging.kernel.subscriptions import services as subscribing_services
 from tests.integration.harness import Flow
 from tests.integration.workers import WorkerGroup, lock_brokers
 from tests.services import require_broker
@@ -132,10 +132,10 @@ def live_broker(
     url = require_broker(broker)
     _stop_every_worker(but=broker)
     if broker == "memory":
+        from messaging.celery_adapter.embedded import embedded_relay, embedded_worker
         from shop.celery import app
-        from shop.messaging.embedded import embedded_relay, embedded_worker
 
-        # Per test: it starts and stops in a fraction of a second (shop/messaging/memory_transport.py),
+        # Per test: it starts and stops in a fraction of a second (messaging/celery_adapter/memory_transport.py),
         # and it is gone before the test's database is flushed.
         assert settings.CELERY_BROKER_URL.startswith("memory://")
         bootstrap.configure()

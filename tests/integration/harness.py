@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from catalog.models import Customer, Product
+from core.models import MessageLog, OutboxMessage
+from messaging.kernel import subscriptions
+from messaging.kernel.names import Kind
+from messaging.operations.relay import due
 from orders import review, services
 from orders.models import Order
-from shop.messaging import subscriptions
-from shop.messaging.names import Kind
-from shop.messaging.relay import due
-from shop.models import MessageLog, OutboxMessage
 
 TIMEOUT = 30.0
 #: How long a flow's message log must stay unchanged, on top of nothing being in flight.

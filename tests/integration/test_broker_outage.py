@@ -21,11 +21,11 @@ import redis as redis_py
 from kombu import Connection
 
 from catalog.models import Customer, Product
+from messaging import bootstrap
+from messaging.celery_adapter.transport import CeleryTransport, producer_app
+from messaging.kernel.outbound import OutboxDispatch
 from orders import services
 from orders.models import Order
-from shop.messaging import bootstrap
-from shop.messaging.outbound import OutboxDispatch
-from shop.messaging.transport import CeleryTransport, producer_app
 from tests.integration import brokers
 from tests.integration.conftest import purge
 from tests.integration.workers import lock_brokers

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from core.models import MessageLog
 from orders.models import Order
-from shop.models import MessageLog
 from tests.integration import conftest as integration
 from tests.integration.harness import Flow
 

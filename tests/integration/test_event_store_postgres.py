@@ -21,10 +21,10 @@ from collections.abc import Callable
 import pytest
 from django.db import connection, transaction
 
-from shop.eventstore import store
-from shop.messaging.envelope import Envelope
-from shop.messaging.names import Kind
-from shop.models import EventRecord
+from core.eventstore import store
+from core.models import EventRecord
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.names import Kind
 
 pytestmark = [
     pytest.mark.integration,

@@ -12,12 +12,12 @@ from decimal import Decimal
 import pytest
 
 from analytics.selectors import totals
+from core.models import DeadLetter, MessageLog
 from inventory.models import Reservation
+from messaging.operations import faults
 from notifications.models import SentEmail
 from orders.models import FailedCommand, Order
 from payments.models import Authorization
-from shop.messaging import faults
-from shop.models import DeadLetter, MessageLog
 from tests.integration.harness import Flow
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

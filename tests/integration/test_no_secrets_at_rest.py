@@ -1,4 +1,4 @@
-"""No card token at rest (shop/contracts/cards.py), measured on the whole database.
+"""No card token at rest (contracts/cards.py), measured on the whole database.
 
 Orders are placed with distinctive tokens, through the API (with an ``Idempotency-Key``, whose
 fingerprint is stored) and through the service, in each mode; one is authorized, one declined,
@@ -18,8 +18,8 @@ from django.db import connection
 from django.test import Client
 
 from catalog.models import Customer, Product
+from core.models import MessageLog
 from orders.models import Order
-from shop.models import MessageLog
 from tests.integration.harness import Flow
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -19,11 +19,11 @@ import pytest
 from kombu import Connection
 
 from catalog.models import Product
+from core.models import DeadLetter, InboxEntry, MessageLog
 from inventory.models import Reservation
+from messaging.celery_adapter.transport import producer_app
+from messaging.operations import deadletters, faults
 from orders.models import Order
-from shop.messaging import deadletters, faults
-from shop.messaging.transport import producer_app
-from shop.models import DeadLetter, InboxEntry, MessageLog
 from tests import poison
 from tests.integration import conftest as integration
 from tests.integration.harness import Flow
@@ -37,7 +37,7 @@ TIMEOUT = 30.0
 
 def connect(broker: str) -> Connection:
     if broker == "redis":
-        return Connection(BROKER_URLS[broker], transport="shop.messaging.redis_transport:Transport")
+        return Connection(BROKER_URLS[broker], transport="messaging.celery_adapter.redis_transport:Transport")
     return Connection(BROKER_URLS[broker])
 
 

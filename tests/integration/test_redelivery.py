@@ -19,12 +19,12 @@ import pytest
 import redis as redis_py
 from celery import Celery
 
-from shop.messaging import subscriptions
-from shop.messaging.redelivery import redeliver_overdue
-from shop.messaging.settings import COMMAND_QUEUES
-from shop.messaging.topology import service_queue_name
-from shop.messaging.transport import producer_app
-from shop.models import OutboxMessage
+from core.models import OutboxMessage
+from messaging.celery_adapter.settings import COMMAND_QUEUES
+from messaging.celery_adapter.topology import service_queue_name
+from messaging.celery_adapter.transport import producer_app
+from messaging.kernel import subscriptions
+from messaging.operations.redelivery import redeliver_overdue
 from tests.integration import brokers
 from tests.integration.conftest import purge
 from tests.lost_messages import place_and_lose, take_ready

@@ -13,9 +13,9 @@ import redis as redis_py
 from kombu import Connection, Exchange, Queue
 from kombu.common import ignore_errors
 
-from shop.messaging import bootstrap
-from shop.messaging.topology import service_queue
-from shop.messaging.transport import CeleryTransport, producer_app
+from messaging import bootstrap
+from messaging.celery_adapter.topology import service_queue
+from messaging.celery_adapter.transport import CeleryTransport, producer_app
 from tests.services import REDIS_URL, require_broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.real_brokers]
@@ -59,7 +59,7 @@ def test_plain_kombu_fanout_loses_events_for_offline_subscribers(redis_url: str)
 
 @pytest.mark.django_db(transaction=True)
 def test_the_app_bus_keeps_a_durable_copy_per_service(redis_url: str) -> None:
-    transport = "shop.messaging.redis_transport:Transport"
+    transport = "messaging.celery_adapter.redis_transport:Transport"
     with Connection(redis_url, transport=transport) as conn, conn.channel() as channel:
         for service in SERVICES:
             service_queue(service, redis_url)(channel).declare()  # what each subscriber's worker does
@@ -88,7 +88,7 @@ def test_the_app_bus_keeps_a_durable_copy_per_service(redis_url: str) -> None:
 
 @pytest.mark.parametrize(
     ("transport", "copy_survives"),
-    [("redis", False), ("shop.messaging.redis_transport:Transport", True)],
+    [("redis", False), ("messaging.celery_adapter.redis_transport:Transport", True)],
     ids=["kombu-redis", "app-transport"],
 )
 def test_one_services_ack_does_not_drop_anothers_unacked_copy(
@@ -124,7 +124,7 @@ def test_closing_a_channel_after_the_connection_is_gone_is_a_connection_error(re
     channel's close then restores unacknowledged messages through a new client. kombu failed
     there with AttributeError, which killed the worker ("Unrecoverable error"); the app's
     transport turns it into a connection error, which Celery ignores before reconnecting."""
-    conn = Connection(redis_url, transport="shop.messaging.redis_transport:Transport")
+    conn = Connection(redis_url, transport="messaging.celery_adapter.redis_transport:Transport")
     channel: Any = conn.channel()
     queue = Queue("closing.check", Exchange("closing.check", type="direct"), routing_key="closing.check")
     with conn.Producer(channel) as producer:

@@ -16,16 +16,16 @@ from django.urls import reverse
 
 from analytics.models import MetricRecord
 from catalog.models import Customer, Product
+from core.eventstore import store
+from core.models import DeadLetter, EventRecord, InboxEntry, InjectedFault, MessageLog
 from fraud.models import RiskAssessment
 from inventory.models import Reservation
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.names import Kind
 from notifications.models import SentEmail
 from orders.admin import COMMAND_MODE_HISTORY
 from orders.models import FailedCommand, FlowMode, Order, OrderLine
 from orders.services import LineRequest, cancel_order, pay_order, place_order
-from shop.eventstore import store
-from shop.messaging.envelope import Envelope
-from shop.messaging.names import Kind
-from shop.models import DeadLetter, EventRecord, InboxEntry, InjectedFault, MessageLog
 from tests.fakes import RecordingTransport
 
 pytestmark = pytest.mark.db_engine

@@ -18,15 +18,16 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from analytics.models import MetricRecord
+from core.models import DeadLetter, EventRecord, MessageLog
+from core.timeline import Handling, Timeline
+from lesson.admin_summary import comparison_tables
+from lesson.walkthrough.scenarios import Run, Scenario, play
+from lesson.walkthrough.summary import PRODUCER
+from messaging import bootstrap
+from messaging.kernel.subscriptions import table
+from messaging.operations import faults
 from orders.models import FlowMode, Order
 from readmodel.models import OrderSummary
-from shop.admin_summary import comparison_tables
-from shop.admin_timeline import Handling, Timeline
-from shop.messaging import bootstrap, faults
-from shop.messaging.subscriptions import table
-from shop.models import DeadLetter, EventRecord, MessageLog
-from shop.walkthrough.scenarios import Run, Scenario, play
-from shop.walkthrough.summary import PRODUCER
 from tests.fakes import RecordingTransport
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.db_engine]
@@ -43,8 +44,8 @@ STATUS_LABELS = dict(MessageLog.Status.choices)
 
 @pytest.fixture
 def live_worker(catalog: None) -> Iterator[None]:
+    from messaging.celery_adapter.embedded import embedded_worker
     from shop.celery import app
-    from shop.messaging.embedded import embedded_worker
 
     bootstrap.configure()
     with embedded_worker(app):
@@ -144,7 +145,7 @@ def test_the_timeline_shows_every_message_with_consumer_status_attempts_and_dura
 def test_the_timeline_of_an_order_without_messages_says_so(
     staff: Client, recorded: RecordingTransport, catalog: None
 ) -> None:
-    from shop.walkthrough.scenarios import place
+    from lesson.walkthrough.scenarios import place
 
     order = place(ADA, FlowMode.EVENT)
     MessageLog.objects.filter(correlation_id=str(order.id)).delete()
@@ -157,7 +158,7 @@ def test_the_timeline_of_an_order_without_messages_says_so(
 
 
 def test_orders_are_filtered_by_mode(staff: Client, recorded: RecordingTransport, catalog: None) -> None:
-    from shop.walkthrough.scenarios import place
+    from lesson.walkthrough.scenarios import place
 
     placed = {mode: {place(ADA, mode).pk, place(GRACE, mode).pk} for mode in (FlowMode.COMMAND, FlowMode.EVENT)}
     url = reverse("admin:orders_order_changelist")
@@ -216,7 +217,7 @@ def test_the_retry_action_sends_a_dead_letter_back_to_its_own_consumer_only(live
 def test_the_rebuild_button_posts_with_a_csrf_token_and_reports_the_counts(
     recorded: RecordingTransport, catalog: None
 ) -> None:
-    from shop.walkthrough.scenarios import place
+    from lesson.walkthrough.scenarios import place
 
     for scenario in (ADA, GRACE):
         place(scenario, FlowMode.EVENT)  # stored in the event store; no projector ran (recorded)
@@ -309,7 +310,7 @@ def test_the_index_summary_matches_the_database(live_worker: None, staff: Client
 
 
 def test_the_index_links_lead_to_filtered_lists(staff: Client, recorded: RecordingTransport, catalog: None) -> None:
-    from shop.walkthrough.scenarios import place
+    from lesson.walkthrough.scenarios import place
 
     order = place(ADA, FlowMode.COMMAND)
     DeadLetter.objects.create(consumer="fraud", source="fraud.events", reason="boom", raw="{}")

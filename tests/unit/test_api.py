@@ -1,6 +1,6 @@
 """The JSON API (ARCHITECTURE.md §3): status codes, error shape, and what each order sets off.
 
-Messages leave only when the transaction commits (shop/messaging/outbound.py). Most tests run
+Messages leave only when the transaction commits (messaging/kernel/outbound.py). Most tests run
 inside pytest-django's rolled-back transaction and use ``django_capture_on_commit_callbacks``
 to fire the commit hooks; the message-log test commits for real (``transaction=True``).
 """

@@ -1,4 +1,4 @@
-"""The API's boundary (shop/api_boundary.py): JSON bodies only, a stated size limit, and every
+"""The API's boundary (core/api_boundary.py): JSON bodies only, a stated size limit, and every
 error under /api/ in the API's error shape, while the admin and the walkthrough keep Django's pages.
 
 Why it matters: a JSON body sent as text/plain, form-encoded or multipart is what an HTML form on
@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from django.test import Client, override_settings
 
+from api.site import api
 from orders.models import Order
-from shop.api import api
 from tests.fakes import RecordingTransport
 from tests.unit.test_api import ada, order_body, product_id
 

@@ -31,10 +31,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
+from api.site import api
 from catalog.models import Customer, Product
 from orders.models import Order
 from orders.services import LineRequest, place_order
-from shop.api import api
 from tests.fakes import RecordingTransport
 
 pytestmark = pytest.mark.db_engine
@@ -385,7 +385,7 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_status(
     response = _call(client, case)
 
     assert_no_server_error(response)
-    # 400 too (a body the JSON parser refuses) is in the document now: shop/openapi.py.
+    # 400 too (a body the JSON parser refuses) is in the document now: core/openapi.py.
     assert response.status_code in _documented(path, method), (response.status_code, response.content[:300])
 
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from django.db import transaction
 
-from shop.messaging.bootstrap import bus
-from shop.messaging.envelope import Envelope
-from shop.messaging.errors import InvalidMessage, MessageKindError, UnknownMessageType
-from shop.messaging.names import Kind
-from shop.models import MessageLog
+from core.models import MessageLog
+from messaging.bootstrap import bus
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.errors import InvalidMessage, MessageKindError, UnknownMessageType
+from messaging.kernel.names import Kind
 from tests.fakes import RecordingTransport
 
 ORDER_ID = str(uuid.uuid4())

@@ -1,4 +1,4 @@
-"""No card token at rest (shop/contracts/cards.py): orders keeps, states and sends only the
+"""No card token at rest (contracts/cards.py): orders keeps, states and sends only the
 card's last four characters; old events and commands that carried a whole token are read
 without it, and the tables that kept copies of messages are scrubbed by a migration."""
 
@@ -17,15 +17,15 @@ from django.db import connection
 from django.test import Client
 
 from catalog.models import Customer, Product
+from contracts import cards
+from contracts.payments import AuthorizePayment
+from core.eventstore import store
+from core.models import DeadLetter, EventRecord, MessageLog, OutboxMessage
+from messaging.kernel import contracts
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.names import Kind
 from orders import services
 from orders.models import FlowMode, IdempotencyKey, Order
-from shop.contracts import cards
-from shop.contracts.payments import AuthorizePayment
-from shop.eventstore import store
-from shop.messaging import contracts
-from shop.messaging.envelope import Envelope
-from shop.messaging.names import Kind
-from shop.models import DeadLetter, EventRecord, MessageLog, OutboxMessage
 from tests.fakes import RecordingTransport
 from tests.unit.test_api import CaptureCallbacks, place
 
@@ -35,7 +35,7 @@ TOKEN = "tok_secretvalue9876"
 SECRET = "secretvalue"
 PLACED_AT = "2024-03-01T09:30:00+00:00"
 
-scrubbing = importlib.import_module("shop.migrations.0007_scrub_card_tokens")
+scrubbing = importlib.import_module("core.migrations.0007_scrub_card_tokens")
 
 
 def v2_placed(order_id: str, *, user_id: int = 1, product_id: int = 1, token: str | None = TOKEN) -> Envelope:
@@ -151,7 +151,7 @@ def test_an_old_authorize_command_is_read_without_the_token() -> None:
     assert "token" not in AuthorizePayment.model_json_schema()["properties"]
 
 
-# --- the scrub migration (shop/migrations/0007_scrub_card_tokens.py) ------------------------
+# --- the scrub migration (core/migrations/0007_scrub_card_tokens.py) ------------------------
 
 
 def test_scrub_rewrites_old_envelopes_as_the_version_without_a_token() -> None:

@@ -11,16 +11,17 @@ from typing import Any
 import pytest
 
 from catalog.models import Customer, Product
+from core.models import DeadLetter, InboxEntry, MessageLog
 from inventory import tasks as inventory_tasks
 from inventory.models import Reservation
+from messaging.kernel import subscriptions
+from messaging.kernel.consuming import Result, deliver_command, deliver_event
+from messaging.kernel.envelope import Envelope, ReplyTo
+from messaging.kernel.errors import CommandRejected
+from messaging.kernel.names import Kind
+from messaging.kernel.retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
+from messaging.operations import faults
 from orders.models import FlowMode, Order, OrderLine
-from shop.messaging import faults, subscriptions
-from shop.messaging.consuming import Result, deliver_command, deliver_event
-from shop.messaging.envelope import Envelope, ReplyTo
-from shop.messaging.errors import CommandRejected
-from shop.messaging.names import Kind
-from shop.messaging.retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
-from shop.models import DeadLetter, InboxEntry, MessageLog
 from tests.fakes import RecordingTransport
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.db_engine]
@@ -265,7 +266,7 @@ def test_a_failed_attempt_leaves_no_writes_and_no_messages(
     monkeypatch.setattr(subscriptions, "_by_service", {})
     attempts: list[int] = []
     from inventory import services
-    from shop.messaging.bootstrap import bus
+    from messaging.bootstrap import bus
 
     @subscriptions.Subscriber("flaky").on("order.placed")
     def flaky(envelope: Envelope, event: Any) -> str:

@@ -7,11 +7,11 @@ import uuid
 import pytest
 from pydantic import BaseModel
 
-from shop.messaging import contracts
-from shop.messaging.envelope import Envelope
-from shop.messaging.errors import InvalidMessage, MessageKindError, UnknownMessageType, UnsupportedVersion
-from shop.messaging.names import Kind, check_name, is_past_tense
-from shop.messaging.settings import COMMAND_QUEUES
+from messaging.celery_adapter.settings import COMMAND_QUEUES
+from messaging.kernel import contracts
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.errors import InvalidMessage, MessageKindError, UnknownMessageType, UnsupportedVersion
+from messaging.kernel.names import Kind, check_name, is_past_tense
 
 ORDER_ID = str(uuid.uuid4())
 
@@ -93,7 +93,7 @@ def test_parse_with_an_unknown_version_raises_unsupported_version() -> None:
 
 def test_every_registered_contract_follows_the_naming_rule() -> None:
     registered = contracts.all_contracts()
-    assert len(registered) >= 15, "importing shop.contracts registers every contract"
+    assert len(registered) >= 15, "importing contracts registers every contract"
     for contract in registered:
         check_name(contract.name, contract.kind)
         action = contract.name.split(".", 1)[1].split("_")

@@ -1,7 +1,7 @@
 """Who knows whom. In event mode the order service names none of its consumers; in command mode
 exactly one orders module does. Subscribers wire themselves in from their own AppConfig.ready().
 
-The analysis is shop.evidence's (the same that fills the comparison tables); these tests hold the
+The analysis is lesson.evidence's (the same that fills the comparison tables); these tests hold the
 code to it, and cross-check it against the runtime registries.
 """
 
@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from django.apps import apps
 
-from shop.evidence import coupling, declarations
-from shop.evidence.imports import app_dependencies, import_graph, imports_in, top_level_imports
-from shop.evidence.sources import REPO_ROOT, parse, parsed, python_files
-from shop.messaging import subscriptions
-from shop.messaging.settings import COMMAND_QUEUES
+from lesson.evidence import coupling, declarations
+from lesson.evidence.imports import app_dependencies, import_graph, imports_in, top_level_imports
+from lesson.evidence.sources import REPO_ROOT, parse, parsed, python_files
+from messaging.celery_adapter.settings import COMMAND_QUEUES
+from messaging.kernel import subscriptions
 
 ROOT = REPO_ROOT
 SUBSCRIBER_APPS = ("inventory", "payments", "analytics", "fraud", "notifications", "readmodel")
@@ -63,7 +63,7 @@ def test_the_import_graph_has_no_edge_from_orders_to_a_subscriber() -> None:
     edges = [e for e in import_graph() if e.source_app == "orders"]
     assert edges, "orders imports shop and catalog at least"
     assert {e.target_app for e in edges}.isdisjoint(SUBSCRIBER_APPS)
-    assert set(app_dependencies()["orders"]) <= {"shop", "catalog"}
+    assert set(app_dependencies()["orders"]) <= {"messaging", "contracts", "core", "catalog"}
 
 
 def test_only_commanding_names_other_services_commands() -> None:
@@ -76,7 +76,7 @@ def test_only_commanding_names_other_services_commands() -> None:
 
 def test_the_static_consumers_are_the_runtime_handlers() -> None:
     """What the AST says each service handles is what the running registry routes to it."""
-    from shop.messaging.worker import COMMAND_HANDLERS
+    from messaging.celery_adapter.worker import COMMAND_HANDLERS
 
     handlers = declarations.command_handlers()
     for handler in handlers:  # what a worker imports (Celery's autodiscovery of tasks.py)
@@ -100,11 +100,11 @@ def test_eventing_names_no_consumer_at_all() -> None:
         "order.authorized",
         "order.released",
     }
-    assert top_level_imports(path) <= {"__future__", "typing", "django", "orders", "shop"}
+    assert top_level_imports(path) <= {"__future__", "typing", "django", "orders", "messaging", "contracts", "core"}
     assert coupling.references_by_mode()["event"] == []
 
 
-@pytest.mark.parametrize("package", ["shop/messaging", "shop/contracts"])
+@pytest.mark.parametrize("package", ["messaging", "contracts", "core"])
 def test_the_messaging_core_imports_no_service_app(package: str) -> None:
     for path in files_of(package):
         imports = top_level_imports(path)
@@ -176,7 +176,7 @@ def test_no_one_else_registers_a_subscriber() -> None:
     """Subscriber(...) is created only in each service's own handlers.py (the runtime check above
     ties each registered service's handlers to that module)."""
     creating: set[str] = set()
-    for package in ("shop", *SERVICE_APPS, "catalog"):
+    for package in ("shop", "core", "messaging", "contracts", "api", "lesson", *SERVICE_APPS, "catalog"):
         for path in files_of(package):
             for call in parsed(path).calls:
                 if getattr(call.func, "id", getattr(call.func, "attr", "")) == "Subscriber":

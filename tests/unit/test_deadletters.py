@@ -22,15 +22,16 @@ from django.urls import reverse
 
 from analytics.models import MetricRecord
 from catalog.models import Customer, Product
+from core.models import DeadLetter, InboxEntry, MessageLog
 from inventory import tasks as inventory_tasks
 from inventory.models import Reservation
-from shop.messaging import bootstrap, deadletters, faults
-from shop.messaging.consuming import dead_letter, deliver_command, deliver_event
-from shop.messaging.envelope import MAX_ENVELOPE_BYTES, Envelope
-from shop.messaging.errors import InvalidMessage
-from shop.messaging.names import Kind
-from shop.messaging.retry import NO_RETRY
-from shop.models import DeadLetter, InboxEntry, MessageLog
+from messaging import bootstrap
+from messaging.kernel.consuming import dead_letter, deliver_command, deliver_event
+from messaging.kernel.envelope import MAX_ENVELOPE_BYTES, Envelope
+from messaging.kernel.errors import InvalidMessage
+from messaging.kernel.names import Kind
+from messaging.kernel.retry import NO_RETRY
+from messaging.operations import deadletters, faults
 from tests import poison
 from tests.fakes import RecordingTransport
 
@@ -50,8 +51,8 @@ def wait_for(what: str, predicate: Callable[[], bool], timeout: float = TIMEOUT)
 @pytest.fixture
 def live_worker(catalog: None) -> Iterator[None]:
     """Every service's consumers in this process, on memory://."""
+    from messaging.celery_adapter.embedded import embedded_worker
     from shop.celery import app
-    from shop.messaging.embedded import embedded_worker
 
     bootstrap.configure()
     with embedded_worker(app):

@@ -13,14 +13,14 @@ import pytest
 from django.db import DatabaseError, connection, connections, transaction
 
 from catalog.models import Customer, Product
+from core.eventstore import store, triggers
+from core.eventstore.store import ConcurrencyError
+from core.models import EventRecord
+from core.models.eventstore import ImmutableEventError
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.names import Kind
 from orders.models import FlowMode, Order
 from orders.services import LineRequest, cancel_order, pay_order, place_order
-from shop.eventstore import store, triggers
-from shop.eventstore.store import ConcurrencyError
-from shop.messaging.envelope import Envelope
-from shop.messaging.names import Kind
-from shop.models import EventRecord
-from shop.models.eventstore import ImmutableEventError
 from tests.fakes import RecordingTransport
 
 pytestmark = pytest.mark.db_engine

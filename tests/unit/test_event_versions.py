@@ -1,7 +1,7 @@
 """Schema versions: old events stay as written, and every reader sees the newest shape.
 
 ``order.placed`` v1 carried a bare ``total``; v2 carries ``amount`` and ``currency``; v3 the
-card's last four instead of v2's token. The upcasters (shop/contracts/orders.py) turn one into
+card's last four instead of v2's token. The upcasters (contracts/orders.py) turn one into
 the next wherever old data is read: from the event store, and from the broker.
 """
 
@@ -21,17 +21,17 @@ from django.core.management import CommandError, call_command
 from pydantic import BaseModel
 
 from catalog.models import Customer, Product
+from contracts.orders import OrderPlaced, OrderPlacedV1
+from core.eventstore import store
+from core.models import DeadLetter, EventRecord, InboxEntry, MessageLog
 from fraud import services as fraud_services
 from fraud.models import RiskAssessment
+from messaging.kernel import contracts
+from messaging.kernel.consuming import deliver_event
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.errors import InvalidMessage, UnknownMessageType, UnsupportedVersion
+from messaging.kernel.names import Kind
 from orders import lifecycle
-from shop.contracts.orders import OrderPlaced, OrderPlacedV1
-from shop.eventstore import store
-from shop.messaging import contracts
-from shop.messaging.consuming import deliver_event
-from shop.messaging.envelope import Envelope
-from shop.messaging.errors import InvalidMessage, UnknownMessageType, UnsupportedVersion
-from shop.messaging.names import Kind
-from shop.models import DeadLetter, EventRecord, InboxEntry, MessageLog
 from tests.fakes import RecordingTransport
 
 pytestmark = pytest.mark.db_engine
@@ -309,7 +309,7 @@ def test_the_index_lists_every_message_with_its_description_and_upcasters(tmp_pa
     ) in rows
     assert (
         "| `order.placed` | event | 3 | [order.placed.v3.json](order.placed.v3.json) "
-        "| v3: the card's last four characters instead of its token (shop/contracts/cards.py). | newest |"
+        "| v3: the card's last four characters instead of its token (contracts/cards.py). | newest |"
     ) in rows
     assert any(row.startswith("| `inventory.reserve` | command | 1 |") for row in rows)
     assert index.index("## Events") < index.index("`order.placed` | event") < index.index("## Commands")

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from lesson.evidence import coupling, declarations, naming
+from lesson.evidence.imports import import_graph
+from lesson.evidence.model import SourceRef, TableRow
+from lesson.evidence.sources import REPO_ROOT, SourceError, apps
+from lesson.evidence.tables import comparison_tables, source_excerpt
+from messaging.celery_adapter.settings import COMMAND_QUEUES
+from messaging.kernel.names import Kind, is_past_tense
 from orders.models import Order
-from shop.evidence import coupling, declarations, naming
-from shop.evidence.imports import import_graph
-from shop.evidence.model import SourceRef, TableRow
-from shop.evidence.sources import REPO_ROOT, SourceError, apps
-from shop.evidence.tables import comparison_tables, source_excerpt
-from shop.messaging.names import Kind, is_past_tense
-from shop.messaging.settings import COMMAND_QUEUES
 
 CONSUMERS = {"inventory", "payments", "fraud", "notifications", "analytics"}
 
@@ -75,7 +75,7 @@ def test_the_import_graph_cites_the_importing_line() -> None:
     for edge in edges:
         line = text_of(edge.ref)
         assert "import" in line and edge.module.split(".")[0] in line, edge
-    assert {e.target_app for e in edges if e.source_app == "orders"} == {"catalog", "shop"}
+    assert {e.target_app for e in edges if e.source_app == "orders"} == {"catalog", "contracts", "core", "messaging"}
 
 
 def test_declarations_read_from_the_source() -> None:
@@ -202,14 +202,14 @@ def test_naming_a_consumer_in_eventing_breaks_adding_consumers(copy: Path) -> No
 
 @pytest.mark.django_db
 def test_a_badly_named_event_breaks_the_naming_row(copy: Path) -> None:
-    contracts = copy / "shop" / "contracts" / "orders.py"
+    contracts = copy / "contracts" / "orders.py"
     contracts.write_text(
         contracts.read_text(encoding="utf-8") + '\n\n@event("order.ship")\nclass ShipIt(OrderRef):\n    pass\n'
     )
     _add_line(copy, "orders/flows/eventing.py", 'SHIP = "order.ship"')
     [bad] = [n for n in naming.sent_names(copy)["event"] if n.name == "order.ship"]
     assert not bad.follows_rule and "past tense" in bad.problem
-    assert bad.defined[0].path == "shop/contracts/orders.py"
+    assert bad.defined[0].path == "contracts/orders.py"
     row = _rows(copy)["message-naming"]
     assert not row.holds
     assert _rows(REPO_ROOT)["message-naming"].holds

@@ -1,4 +1,4 @@
-"""After a failed publish the fast path stands aside for a few seconds (shop/messaging/outbound.py).
+"""After a failed publish the fast path stands aside for a few seconds (messaging/kernel/outbound.py).
 
 With the broker down, every order's after-commit publish used to spend the transport's publish
 retries (about 2 s a message) before leaving the row to the relay: a request placed during an
@@ -14,11 +14,11 @@ import uuid
 import pytest
 from django.db import transaction
 
-from shop.messaging import outbound as outbound_module
-from shop.messaging.bus import EventBus
-from shop.messaging.envelope import Envelope
-from shop.messaging.outbound import OutboxDispatch
-from shop.messaging.relay import pending
+from messaging.kernel import outbound as outbound_module
+from messaging.kernel.bus import EventBus
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.outbound import OutboxDispatch
+from messaging.operations.relay import pending
 from tests.fakes import RecordingTransport
 
 pytestmark = pytest.mark.django_db(transaction=True)

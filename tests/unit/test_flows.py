@@ -9,13 +9,13 @@ from datetime import datetime
 import pytest
 
 from catalog.models import Customer, Product
+from core.models import MessageLog
+from messaging.kernel import contracts
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.names import Kind
 from orders.errors import OrderError
 from orders.models import FlowMode, Order
 from orders.services import LineRequest, cancel_order, place_order
-from shop.messaging import contracts
-from shop.messaging.envelope import Envelope
-from shop.messaging.names import Kind
-from shop.models import MessageLog
 from tests.fakes import RecordingTransport
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.db_engine]

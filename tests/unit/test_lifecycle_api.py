@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from core.eventstore import store
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.names import Kind
 from orders.models import Order
 from orders.review import clear_order
 from orders.services import confirm_order
-from shop.eventstore import store
-from shop.messaging.envelope import Envelope
-from shop.messaging.names import Kind
 from tests.fakes import RecordingTransport
 from tests.unit.test_api import CaptureCallbacks, only_error, place, post, product_id
 

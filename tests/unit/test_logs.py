@@ -26,7 +26,7 @@ from django.test import Client, override_settings
 from django.urls import path
 
 from catalog.models import Customer, Product
-from shop.logs import (
+from core.logs import (
     JsonLineFormatter,
     MessageContextFilter,
     TextFormatter,
@@ -34,10 +34,10 @@ from shop.logs import (
     message_context,
     use_our_format,
 )
-from shop.messaging import faults
-from shop.messaging.consuming import deliver_event
-from shop.messaging.retry import DEFAULT_RETRY
-from shop.models import DeadLetter
+from core.models import DeadLetter
+from messaging.kernel.consuming import deliver_event
+from messaging.kernel.retry import DEFAULT_RETRY
+from messaging.operations import faults
 from tests.fakes import RecordingTransport
 from tests.unit.test_consuming import placed_event
 
@@ -142,7 +142,8 @@ class FakeMessage:
 def test_an_unexpected_error_around_a_delivery_is_logged_with_the_message_ids(
     records: Records, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shop.messaging import consuming, worker
+    from messaging.celery_adapter import worker
+    from messaging.kernel import consuming
 
     def broken(service: str, raw: object, *, queue: str) -> None:
         raise KeyError("the core broke")
@@ -214,7 +215,7 @@ def test_celerys_own_handlers_get_our_format_and_a_test_runners_do_not() -> None
 def test_a_management_command_logs_json_lines_on_stderr(tmp_path: Path) -> None:
     script = (
         "import logging\n"
-        "from shop.logs import message_context\n"
+        "from core.logs import message_context\n"
         "with message_context({'id': 'm-3', 'correlation_id': 'order-3'}):\n"
         "    try:\n"
         "        1 / 0\n"

@@ -7,9 +7,9 @@ import re
 import pytest
 from pydantic import BaseModel
 
-from shop.messaging import contracts
-from shop.messaging.errors import NamingError
-from shop.messaging.names import Kind, check_name
+from messaging.kernel import contracts
+from messaging.kernel.errors import NamingError
+from messaging.kernel.names import Kind, check_name
 
 
 class Payload(BaseModel):

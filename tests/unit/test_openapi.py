@@ -1,4 +1,4 @@
-"""The OpenAPI document lists every status each operation can answer (shop/openapi.py).
+"""The OpenAPI document lists every status each operation can answer (core/openapi.py).
 
 Two ways, both walking the document the server serves, so an operation added later is held to
 the same rules without touching this file:
@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from django.test import Client, override_settings
 
-from shop.api import api
-from shop.api_boundary import documented_methods, openapi_path
-from shop.openapi import REQUEST_LINE_LIMIT, UNREAD_BODY
+from api.site import api
+from core.api_boundary import documented_methods, openapi_path
+from core.openapi import REQUEST_LINE_LIMIT, UNREAD_BODY
 from tests.fakes import RecordingTransport
 
 pytestmark = pytest.mark.django_db

@@ -10,6 +10,15 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from contracts.common import PricedLine, StockLine
+from contracts.inventory import StockReserved
+from contracts.orders import OrderCancelled, OrderPlaced
+from contracts.payments import AuthorizePayment, VoidPayment
+from core.models import OutboxMessage
+from messaging.kernel.consuming import deliver_event
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.errors import CommandRejected
+from messaging.kernel.names import Kind
 from payments import handlers, tasks
 from payments.models import Authorization
 from payments.services import (
@@ -20,15 +29,6 @@ from payments.services import (
     void,
     wait_for_issuer,
 )
-from shop.contracts.common import PricedLine, StockLine
-from shop.contracts.inventory import StockReserved
-from shop.contracts.orders import OrderCancelled, OrderPlaced
-from shop.contracts.payments import AuthorizePayment, VoidPayment
-from shop.messaging.consuming import deliver_event
-from shop.messaging.envelope import Envelope
-from shop.messaging.errors import CommandRejected
-from shop.messaging.names import Kind
-from shop.models import OutboxMessage
 from tests.fakes import RecordingTransport
 
 pytestmark = [pytest.mark.django_db, pytest.mark.db_engine]

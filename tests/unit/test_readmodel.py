@@ -26,20 +26,21 @@ from django.urls import reverse
 from ninja.testing import TestClient
 
 from catalog.models import Customer, Product
+from contracts.common import OrderRef
+from core.eventstore import store
+from core.models import EventRecord, MessageLog
+from messaging import bootstrap
+from messaging.kernel import contracts
+from messaging.kernel.consuming import deliver_event
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.names import Kind
+from messaging.kernel.subscriptions import subscriptions_for, table
 from orders import review
 from orders import services as orders
 from orders.models import FlowMode, Order
 from readmodel import handlers, projection, selectors, services
 from readmodel.api import StatusName, router
 from readmodel.models import OrderSummary, ProjectionTracking
-from shop.contracts.common import OrderRef
-from shop.eventstore import store
-from shop.messaging import bootstrap, contracts
-from shop.messaging.consuming import deliver_event
-from shop.messaging.envelope import Envelope
-from shop.messaging.names import Kind
-from shop.messaging.subscriptions import subscriptions_for, table
-from shop.models import EventRecord, MessageLog
 from tests.fakes import RecordingTransport
 
 pytestmark = pytest.mark.db_engine
@@ -465,8 +466,8 @@ def test_projections_api_lists_each_projection_lag(catalog: None) -> None:
 @pytest.fixture
 def live_worker(catalog: None) -> Iterator[None]:
     """Every service's worker, in this process, on memory:// (as the memory tier does)."""
+    from messaging.celery_adapter.embedded import embedded_worker
     from shop.celery import app
-    from shop.messaging.embedded import embedded_worker
 
     bootstrap.configure()
     with embedded_worker(app):
@@ -604,7 +605,7 @@ def test_admin_read_model_is_read_only_and_rebuild_needs_permission(
 
 @pytest.mark.django_db
 def test_the_dashboard_is_served_under_api(client: Client, summaries: dict[str, OrderSummary]) -> None:
-    """Mounted in shop/api.py: the same answers, and refusals in the API's one error shape."""
+    """Mounted in api/site.py: the same answers, and refusals in the API's one error shape."""
     body = client.get("/api/dashboard", {"customer": "grace"}).json()
     assert [o["customer_name"] for o in body["orders"]] == ["Grace Hopper"]
     assert body["lag"]["pending_events"] == 0

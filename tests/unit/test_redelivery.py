@@ -16,12 +16,13 @@ import pytest
 from celery import Celery
 from kombu import Queue
 
+from core.models import OutboxMessage
+from messaging import bootstrap
+from messaging.celery_adapter.settings import COMMAND_QUEUES
+from messaging.celery_adapter.topology import service_queue_name
+from messaging.kernel import subscriptions
+from messaging.operations.redelivery import redeliver_overdue
 from orders.models import Order
-from shop.messaging import bootstrap, subscriptions
-from shop.messaging.redelivery import redeliver_overdue
-from shop.messaging.settings import COMMAND_QUEUES
-from shop.messaging.topology import service_queue_name
-from shop.models import OutboxMessage
 from tests.lost_messages import handled_by, place_and_lose, take_ready
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.db_engine]
@@ -53,7 +54,7 @@ def wait_for(what: str, predicate: Callable[[], bool], timeout: float = 30.0) ->
 
 
 def test_a_lost_event_is_redelivered_to_each_subscriber_and_applied_once(app: Celery, catalog: None) -> None:
-    from shop.messaging.embedded import embedded_worker
+    from messaging.celery_adapter.embedded import embedded_worker
 
     order = place_and_lose("event")
     placed = OutboxMessage.objects.get(name="order.placed", envelope__correlation_id=str(order.id))

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from shop.messaging.envelope import Envelope
-from shop.messaging.names import Kind
-from shop.models import OutboxMessage
+from core.models import OutboxMessage
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.names import Kind
 from tests.integration.workers import procfile
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -14,13 +14,13 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from catalog.models import Customer
+from core.eventstore import store
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.names import Kind
 from orders import lifecycle
 from orders.errors import OrderError, OrderNotFound
 from orders.models import FlowMode, Order
 from orders.replay import NO_HISTORY, NoHistory, jsonable, state_at
-from shop.eventstore import store
-from shop.messaging.envelope import Envelope
-from shop.messaging.names import Kind
 from tests.fakes import RecordingTransport
 from tests.unit.test_api import CaptureCallbacks, place, post
 from tests.unit.test_lifecycle_api import advance, reserve

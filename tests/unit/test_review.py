@@ -18,12 +18,12 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from contracts.replies import CommandOutcome
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.names import Kind
 from orders import replay, review
 from orders.models import Order, Saga
 from orders.services import advance_saga, confirm_order
-from shop.contracts.replies import CommandOutcome
-from shop.messaging.envelope import Envelope
-from shop.messaging.names import Kind
 from tests.fakes import RecordingTransport
 from tests.unit.test_api import CaptureCallbacks, only_error, place, post
 

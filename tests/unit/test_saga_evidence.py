@@ -1,4 +1,4 @@
-"""The saga evidence (shop/evidence/sagas.py): where each style writes the steps down, read from the
+"""The saga evidence (lesson/evidence/sagas.py): where each style writes the steps down, read from the
 source and checked against what the running code registered, and the two loyalty patches, which
 must apply to this tree and whose sizes are checked against git's own count."""
 
@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from lesson.evidence import sagas
+from lesson.evidence.model import SourceRef
+from lesson.evidence.sources import REPO_ROOT, apps
+from lesson.evidence.tables import source_excerpt
+from messaging.kernel.subscriptions import subscriptions_for
 from orders.flows.commanding import FULFILMENT, LOCAL_STEPS
-from shop.evidence import sagas
-from shop.evidence.model import SourceRef
-from shop.evidence.sources import REPO_ROOT, apps
-from shop.evidence.tables import source_excerpt
-from shop.messaging.subscriptions import subscriptions_for
 
 GIT = shutil.which("git")
 needs_git = pytest.mark.skipif(GIT is None, reason="git is not installed")

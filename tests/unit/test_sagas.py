@@ -16,16 +16,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Customer, Product
+from contracts.replies import CommandOutcome
+from core.models import OutboxMessage
+from messaging.bootstrap import bus
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.names import Kind
+from messaging.kernel.outbound import OutboxDispatch
+from messaging.operations.relay import pending, timers
 from orders import review, saga, services
 from orders.deadlines import TIMER
 from orders.models import FlowMode, Order, Saga
-from shop.contracts.replies import CommandOutcome
-from shop.messaging.bootstrap import bus
-from shop.messaging.envelope import Envelope
-from shop.messaging.names import Kind
-from shop.messaging.outbound import OutboxDispatch
-from shop.messaging.relay import pending, timers
-from shop.models import OutboxMessage
 from tests.fakes import RecordingTransport
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.db_engine]

@@ -15,8 +15,8 @@ from django.core.management import call_command
 
 from catalog.models import Customer, Product
 from catalog.services import CUSTOMERS, PRODUCTS, seed_catalog
+from contracts.common import StockLine
 from inventory.services import release_stock, reserve_stock
-from shop.contracts.common import StockLine
 
 pytestmark = pytest.mark.django_db
 

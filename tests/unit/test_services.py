@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from catalog.models import Customer, Product
+from contracts.common import PricedLine, StockLine
 from fraud.scoring import FLAG_THRESHOLD, score
 from fraud.services import assess_order
 from inventory.models import Reservation
@@ -15,7 +16,6 @@ from inventory.services import AlreadyReleased, OutOfStock, release_stock, reser
 from orders.errors import OrderError
 from orders.models import Order
 from orders.services import LineRequest, place_order
-from shop.contracts.common import PricedLine, StockLine
 
 pytestmark = [pytest.mark.django_db, pytest.mark.db_engine]
 

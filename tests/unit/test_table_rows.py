@@ -19,22 +19,24 @@ from django.db import transaction
 
 from analytics.models import MetricRecord
 from catalog.models import Customer, Product
+from core.models import DeadLetter, EventRecord, MessageLog, OutboxMessage
+from core.models.eventstore import ImmutableEventError
+from lesson.evidence.coupling import references_by_mode
+from lesson.evidence.imports import app_dependencies
+from lesson.evidence.model import TableRow
+from lesson.evidence.sources import REPO_ROOT
+from lesson.evidence.tables import comparison_tables
+from lesson.walkthrough.scenarios import Run, Scenario, play, settle
+from messaging import bootstrap
+from messaging.celery_adapter.settings import COMMAND_QUEUES
+from messaging.kernel import contracts, subscriptions
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.errors import MessageKindError, NamingError
+from messaging.kernel.names import Kind, check_name, is_past_tense
+from messaging.operations import faults
 from orders import replay, services
 from orders.models import FailedCommand, Order
 from readmodel import selectors as readmodel
-from shop.evidence.coupling import references_by_mode
-from shop.evidence.imports import app_dependencies
-from shop.evidence.model import TableRow
-from shop.evidence.sources import REPO_ROOT
-from shop.evidence.tables import comparison_tables
-from shop.messaging import bootstrap, contracts, faults, subscriptions
-from shop.messaging.envelope import Envelope
-from shop.messaging.errors import MessageKindError, NamingError
-from shop.messaging.names import Kind, check_name, is_past_tense
-from shop.messaging.settings import COMMAND_QUEUES
-from shop.models import DeadLetter, EventRecord, MessageLog, OutboxMessage
-from shop.models.eventstore import ImmutableEventError
-from shop.walkthrough.scenarios import Run, Scenario, play, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,8 +48,8 @@ MODES = ("command", "event")
 @pytest.fixture
 def live_worker(catalog: None) -> Iterator[None]:
     """Every service's consumers, in threads of this process, on memory://."""
+    from messaging.celery_adapter.embedded import embedded_worker
     from shop.celery import app
-    from shop.messaging.embedded import embedded_worker
 
     bootstrap.configure()
     with embedded_worker(app):
@@ -192,7 +194,7 @@ def test_coupling(live_worker: None) -> None:
     assert (reserved.name, reserved.kind, reserved.route) == ("inventory.reserved", "event", "exchange events")
     assert all(envelope_of(m).get("reply_to") is None for m in sent_by(orders["event"]))
     # And in the code: orders imports no consumer app, and event mode names none.
-    assert set(app_dependencies()["orders"]) <= {"catalog", "shop"}
+    assert set(app_dependencies()["orders"]) <= {"catalog", "contracts", "core", "messaging"}
     assert references_by_mode()["event"] == []
     agrees("coupling")
 

@@ -1,6 +1,6 @@
 """Database errors are transient, not final (issue 13).
 
-- Which errors count as transient (shop/messaging/transient.py), and which do not.
+- Which errors count as transient (messaging/kernel/transient.py), and which do not.
 - A command task whose database connection is lost is put back on its queue and completes once
   the database is back: not acknowledged and dropped (Celery acknowledges a failed task by
   default), not retried on the dead connection, not dead-lettered. The same for an event.
@@ -25,16 +25,17 @@ from django.db import IntegrityError, InterfaceError, OperationalError, Programm
 from django.test import Client
 
 from catalog.models import Customer, Product
+from core.models import DeadLetter, InboxEntry, InjectedFault, MessageLog, OutboxMessage
+from lesson.walkthrough.scenarios import Run, Scenario, settle
+from messaging import bootstrap
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.names import Kind
+from messaging.kernel.outbound import OutboxDispatch
+from messaging.kernel.transient import Backoff, is_transient
+from messaging.operations import faults
+from messaging.operations.relay import due
 from orders import services
 from orders.models import Order
-from shop.messaging import bootstrap, faults
-from shop.messaging.envelope import Envelope
-from shop.messaging.names import Kind
-from shop.messaging.outbound import OutboxDispatch
-from shop.messaging.relay import due
-from shop.messaging.transient import Backoff, is_transient
-from shop.models import DeadLetter, InboxEntry, InjectedFault, MessageLog, OutboxMessage
-from shop.walkthrough.scenarios import Run, Scenario, settle
 from tests.fakes import RecordingTransport
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.db_engine]
@@ -100,8 +101,8 @@ def test_backoff_grows_then_starts_again(monkeypatch: pytest.MonkeyPatch) -> Non
 @pytest.fixture
 def live_worker(catalog: None) -> Iterator[None]:
     """Every service's consumers, in threads of this process, on memory://."""
+    from messaging.celery_adapter.embedded import embedded_worker
     from shop.celery import app
-    from shop.messaging.embedded import embedded_worker
 
     bootstrap.configure()
     with embedded_worker(app):

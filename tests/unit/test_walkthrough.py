@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
+from core.models import MessageLog
+from core.trace import build_trace, compact, describe, lines, pending
 from orders.models import Order
-from shop.models import MessageLog
-from shop.walkthrough.trace import build_trace, compact, describe, lines, pending
 
 START = datetime(2025, 3, 15, 14, 30, tzinfo=UTC)
 

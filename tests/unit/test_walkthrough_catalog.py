@@ -3,7 +3,7 @@
 Every chapter restores the seeded stock. On the embedded memory:// broker that is the
 walkthrough's own shop; on a real broker it is the shop of ``make run``, whose stock open orders
 may have reserved, so there it refuses unless ``--reset-catalog`` says the shop is its own
-(shop/walkthrough/context.py). Nothing here connects to a broker: the refusal comes first.
+(lesson/walkthrough/context.py). Nothing here connects to a broker: the refusal comes first.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from rich.console import Console
 
 from catalog.models import Product
 from catalog.services import seed_catalog
-from shop.walkthrough import run_walkthrough
-from shop.walkthrough.context import Context, WalkthroughError, may_reset_catalog
+from lesson.walkthrough import run_walkthrough
+from lesson.walkthrough.context import Context, WalkthroughError, may_reset_catalog
 
 REDIS = "redis://localhost:6379/0"
 

@@ -18,17 +18,17 @@ import pytest
 from django.core.management import call_command
 from django.test.utils import override_settings
 
+from core.eventstore import store
+from core.models import DeadLetter, InjectedFault, MessageLog
 from inventory.models import Reservation
+from lesson.walkthrough import fault_report
+from lesson.walkthrough.outage import REFUSAL, OutageTransport
+from lesson.walkthrough.readside import snapshot
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.names import Kind
 from orders.models import FailedCommand, Order
 from orders.replay import check_consistency
 from readmodel.models import OrderSummary
-from shop.eventstore import store
-from shop.messaging.envelope import Envelope
-from shop.messaging.names import Kind
-from shop.models import DeadLetter, InjectedFault, MessageLog
-from shop.walkthrough import fault_report
-from shop.walkthrough.outage import REFUSAL, OutageTransport
-from shop.walkthrough.readside import snapshot
 from tests.fakes import RecordingTransport
 
 #: Someone's own fault, armed before a chapter runs: the chapter must leave it alone.

@@ -16,13 +16,13 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
+from core.models import OutboxMessage
 from inventory.models import Reservation
+from lesson.evidence import sagas
+from lesson.walkthrough.chapter8 import NO_SAGA, SCENARIOS, timer_handled_after
 from notifications.models import SentEmail
 from orders.models import Order, Saga
 from payments.models import Authorization
-from shop.evidence import sagas
-from shop.models import OutboxMessage
-from shop.walkthrough.chapter8 import NO_SAGA, SCENARIOS, timer_handled_after
 
 STYLES = {"command": "orchestration", "event": "choreography"}
 #: What every style must end with: (order, stock Δ, money held, stock held, e-mails).

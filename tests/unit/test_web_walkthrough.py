@@ -24,10 +24,10 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from catalog.models import Customer, Product
+from core.models import MessageLog
+from core.trace import Delivery, Step, causation_tree
+from lesson.web import excerpts, timeline, worker
 from orders.models import Order
-from shop.models import MessageLog
-from shop.walkthrough.trace import Delivery, Step, causation_tree
-from shop.web import excerpts, timeline, worker
 from tests.fakes import RecordingTransport
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -419,8 +419,8 @@ def test_tables_fragment_links_every_source_span_to_its_excerpt(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The rendering, with two rows standing in for the (slow) measurement."""
-    from shop.evidence import tables as measured
-    from shop.evidence.model import Cell, SourceRef, TableRow
+    from lesson.evidence import tables as measured
+    from lesson.evidence.model import Cell, SourceRef, TableRow
 
     urls = SourceRef("shop/urls.py", 1, 2, "imports the admin & the API")
     rows = [

@@ -2,7 +2,7 @@
 
 Run as ``python -m tests.unit._scripts.settle_event_order`` from the project root, with
 DJANGO_SETTINGS_MODULE and DATABASE_URL (a fresh SQLite file) set. Migrates, seeds the catalog,
-starts shop.messaging.embedded.embedded_worker, places Mallory's order for the grinder (PROD-C)
+starts messaging.celery_adapter.embedded.embedded_worker, places Mallory's order for the grinder (PROD-C)
 and waits until every event the order caused has been handled by every subscriber.
 """
 
@@ -37,8 +37,8 @@ def _orders_modules(root: Path) -> dict[str, dict[str, str]]:
 
 
 def _unsettled(order_id: str) -> list[str]:
-    from shop.messaging.subscriptions import table
-    from shop.models import MessageLog
+    from core.models import MessageLog
+    from messaging.kernel.subscriptions import table
 
     subscribers = table()
     rows = list(MessageLog.objects.filter(correlation_id=order_id))
@@ -62,12 +62,12 @@ def main() -> None:
 
     from catalog.models import Customer, Product
     from catalog.services import seed_catalog
+    from core.models import DeadLetter, MessageLog
+    from messaging.celery_adapter.embedded import embedded_worker
+    from messaging.kernel.subscriptions import services, table
     from orders.models import Order
     from orders.services import LineRequest, place_order
     from shop.celery import app
-    from shop.messaging.embedded import embedded_worker
-    from shop.messaging.subscriptions import services, table
-    from shop.models import DeadLetter, MessageLog
 
     seed_catalog()
     mallory = Customer.objects.get(email="mallory@mailinator.com")

@@ -1,0 +1,136 @@
+"""The one place a message leaves the process, and the three ways it can.
+
+``OutboxDispatch`` (the default) writes the message into the outbox table inside the current
+transaction, and the relay publishes it after commit. The business change and the message
+commit or roll back together: a broker outage delays messages, it never loses them, and never
+refuses an order.
+
+The two others exist to show why (tests/integration/test_broker_outage.py measures all three):
+
+- ``ImmediateDispatch`` publishes inside the transaction, like a plain ``.delay()``: a message
+  about a row that may still roll back, and a broker outage fails the whole request.
+- ``OnCommitDispatch`` publishes after commit, like Celery's ``delay_on_commit``: consumers never
+  see uncommitted rows, but if the broker is down at that moment the row is committed and the
+  message is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from functools import partial
+from typing import Protocol
+
+from django.db import transaction
+
+from core.models import OutboxMessage
+from messaging.celery_adapter.transport import Transport
+from messaging.kernel import log
+from messaging.kernel.envelope import Envelope
+from messaging.kernel.transient import is_transient, reset_connections
+from messaging.operations import chaos
+from messaging.operations.relay import Relay
+
+logger = logging.getLogger("shop.messaging")
+
+#: Seconds the fast path stands aside after the broker refused a publish: the broker is most
+#: likely down, and every further attempt would make its request wait through the publish
+#: retries (about 2 s a message, messaging/celery_adapter/transport.py) for nothing. The relay publishes
+#: the rows meanwhile, and keeps trying the broker on its own schedule. A database error does
+#: not pause it (see ``publish_after_commit``).
+FAST_PATH_PAUSE = 5.0
+
+
+class Outbound(Protocol):
+    transport: Transport
+
+    def dispatch(self, envelope: Envelope) -> None: ...
+
+
+class OutboxDispatch:
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self.relay = Relay(transport)
+        # Off only under SHOP_CHAOS (messaging/operations/chaos.py): then the sweeper sends everything.
+        self.fast_path = chaos.fast_path_enabled()
+        #: The fast path stands aside until then (monotonic seconds), after a failure.
+        self.paused_until = 0.0
+
+    def dispatch(self, envelope: Envelope) -> None:
+        OutboxMessage.objects.create(
+            id=envelope.id,
+            kind=envelope.kind.value,
+            name=envelope.type,
+            envelope=envelope.to_wire(),
+            not_before=envelope.not_before,
+        )
+        # Fast path. If it fails (broker down), the row stays pending for the sweeper; a timer
+        # waits for the sweeper in any case (it is due later).
+        if self.fast_path and envelope.not_before is None:
+            message_id = envelope.id
+            transaction.on_commit(lambda: self.publish_after_commit(message_id), robust=True)
+
+    def publish_after_commit(self, message_id: uuid.UUID) -> None:
+        """The fast path, run once the transaction that wrote the row has committed.
+
+        It never raises: the request or handler that committed is done, its row is safe, and the
+        sweeper (``relay_outbox``) publishes whatever this could not (broker down, database gone).
+        An exception here would reach that caller after its commit: ``POST /api/orders`` answered
+        500 for an order it had stored. (It used to be ``on_commit(partial(...), robust=True)``,
+        and Django 5.2's robust hook logs the callback's ``__qualname__``, which a
+        ``functools.partial`` lacks: the AttributeError escaped. A lambda has one.)
+        """
+        if time.monotonic() < self.paused_until:
+            return  # the broker failed moments ago: the relay sends this row
+        try:
+            failure = self.relay.publish_now(message_id)
+        except Exception as exc:  # noqa: BLE001 - nothing may escape after a commit; the relay retries
+            # The database, not the broker (the row could not be claimed or marked sent): no
+            # pause. Pausing here sent the next messages through the relay's batches, and a
+            # connection cut before a batch's commit has the relay publish the whole batch again.
+            if is_transient(exc):
+                reset_connections()
+            logger.warning("outbox: %s not published yet (%s: %s); the relay will", message_id, type(exc).__name__, exc)
+            return
+        if not failure:
+            return  # sent, or someone else is sending it
+        self.paused_until = time.monotonic() + FAST_PATH_PAUSE
+        logger.warning(
+            "outbox: %s not published yet (%s); the relay will, and this process leaves the next %.0f s"
+            " of messages to it too",
+            message_id,
+            failure,
+            FAST_PATH_PAUSE,
+        )
+
+
+class OnCommitDispatch:
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def dispatch(self, envelope: Envelope) -> None:
+        transaction.on_commit(partial(_deliver, self.transport, envelope))
+
+
+class ImmediateDispatch:
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def dispatch(self, envelope: Envelope) -> None:
+        _deliver(self.transport, envelope)
+
+
+def _deliver(transport: Transport, envelope: Envelope) -> None:
+    import time
+
+    started = time.perf_counter()
+    route = transport.deliver(envelope)
+    log.sent(envelope, route=route, duration_ms=(time.perf_counter() - started) * 1000)
+
+
+DISPATCHERS: dict[str, type[OutboxDispatch] | type[OnCommitDispatch] | type[ImmediateDispatch]] = {
+    "outbox": OutboxDispatch,
+    "on_commit": OnCommitDispatch,
+    "immediate": ImmediateDispatch,
+}

@@ -1,0 +1,58 @@
+"""Failures injected on purpose (walkthrough chapter 3 and the failure-isolation tests)."""
+
+from __future__ import annotations
+
+import psycopg
+from django.db import OperationalError, transaction
+from django.db.models import F
+
+from core.models import InjectedFault
+
+
+class InjectedFailure(RuntimeError):
+    pass
+
+
+def inject(
+    service: str,
+    message_type: str,
+    *,
+    times: int | None = None,
+    error: str = "injected failure",
+    database: bool = False,
+) -> None:
+    """Make ``service`` fail on ``message_type`` (``times`` times, or until cleared). With
+    ``database``, it fails the way a terminated database connection does: a transient failure."""
+    InjectedFault.objects.create(
+        service=service, message_type=message_type, remaining=times, error=error, database=database
+    )
+
+
+def clear() -> None:
+    InjectedFault.objects.all().delete()
+
+
+def raise_if_injected(service: str, message_type: str) -> None:
+    """Raise if a fault is armed for this consumer. Runs in its own transaction, so the
+    countdown survives the rollback of the failing attempt.
+
+    Every message a consumer handles passes here, and almost never is a fault armed: one plain
+    read answers that, and only an armed fault costs the locking transaction."""
+    armed = InjectedFault.objects.filter(service=service, message_type=message_type)
+    if not armed.exists():
+        return
+    with transaction.atomic():
+        fault = armed.select_for_update().order_by("id").first()
+        if fault is None:
+            return
+        if fault.remaining is not None:
+            if fault.remaining <= 1:
+                fault.delete()
+            else:
+                InjectedFault.objects.filter(pk=fault.pk).update(remaining=F("remaining") - 1)
+    message = f"{fault.error} ({service} on {message_type})"
+    if fault.database:
+        # As Django raises a dropped connection: its OperationalError from the driver's, which
+        # has no SQLSTATE because no server answered.
+        raise OperationalError(message) from psycopg.OperationalError(f"server closed the connection: {message}")
+    raise InjectedFailure(message)

@@ -1,0 +1,126 @@
+"""The outbox relay: publishes what the outbox holds, and marks a message sent only once the
+broker has confirmed it (RabbitMQ publisher confirms; a Redis LPUSH has returned).
+
+Two paths share this code: the fast path publishes a transaction's messages right after it
+commits, in the same process; the sweeper (``manage.py relay_outbox``) picks up whatever the fast
+path could not send (broker down, process died). Rows are claimed with ``SELECT … FOR UPDATE SKIP
+LOCKED`` on PostgreSQL, so any number of relays can run without publishing a row twice. SQLite
+has one writer, which serializes relays by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from core.logs import context_of, message_context, remember_context
+from core.models import OutboxMessage
+from messaging.celery_adapter.transport import Transport
+from messaging.kernel import log
+from messaging.kernel.envelope import Envelope
+
+logger = logging.getLogger("shop.messaging")
+
+
+class Relay:
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        #: Why the last publish failed ("ConnectionError: ..."), or "" once one succeeded: the
+        #: sweeper's loop reports a broker outage once, not once per row and sweep.
+        self.failure = ""
+        #: The ids of the message whose publish failed last (for the relay's log line).
+        self.failed_message: dict[str, str] = {}
+
+    def send_one(self, message_id: uuid.UUID) -> bool:
+        """Fast path: publish one message now if nobody else has. False if not sent."""
+        return self.publish_now(message_id) == ""
+
+    def publish_now(self, message_id: uuid.UUID) -> str | None:
+        """Publish one message now if nobody else has: "" once sent, why it failed if it did
+        (the row stays pending), None if there was nothing to send (sent, or being sent)."""
+        with transaction.atomic():
+            row = (
+                OutboxMessage.objects.select_for_update(skip_locked=True)
+                .filter(pk=message_id, sent_at__isnull=True)
+                .first()
+            )
+            return None if row is None else self._publish(row)
+
+    def sweep(self, *, limit: int = 200) -> int:
+        """Publish up to ``limit`` pending messages, oldest first; stop at the first failure
+        (the broker is most likely down, and order is best kept). Returns how many were sent;
+        ``failure`` says why the sweep stopped early, or is "" if it did not."""
+        self.failure = ""
+        sent = 0
+        with transaction.atomic():
+            rows = list(
+                OutboxMessage.objects.select_for_update(skip_locked=True)
+                .filter(due(), sent_at__isnull=True)
+                .order_by("created_at")[:limit]
+            )
+            for row in rows:
+                if self._publish(row):
+                    break
+                sent += 1
+        return sent
+
+    def _publish(self, row: OutboxMessage) -> str:
+        """Publish the row: "" once sent, else why not (the row stays pending)."""
+        with message_context(row.envelope, consumer="relay"):
+            try:
+                return self._publish_row(row)
+            except Exception as exc:
+                # Whoever logs this (the relay's loop, after the transaction rolled back) is
+                # outside this context by then: the exception carries the message's ids.
+                remember_context(exc, context_of(row.envelope))
+                raise
+
+    def _publish_row(self, row: OutboxMessage) -> str:
+        envelope = Envelope.from_wire(row.envelope)
+        row.attempts += 1
+        started = time.perf_counter()
+        try:
+            route = self.transport.deliver(envelope)
+        except Exception as exc:  # noqa: BLE001 - any broker error leaves the row for a later try
+            failure = f"{type(exc).__name__}: {exc}"[:2000]
+            row.last_error = self.failure = failure
+            self.failed_message = context_of(row.envelope)
+            row.save(update_fields=["attempts", "last_error"])
+            logger.debug("outbox: %s %s not published yet: %s", envelope.type, envelope.id, failure)
+            return failure
+        self.failure = ""
+        row.sent_at = timezone.now()
+        row.last_error = ""
+        row.save(update_fields=["attempts", "last_error", "sent_at"])
+        log.sent(envelope, route=route, duration_ms=(time.perf_counter() - started) * 1000)
+        return ""
+
+
+def due() -> Q:
+    """Rows that may go now: every message but a timer whose moment has not come."""
+    return Q(not_before__isnull=True) | Q(not_before__lte=timezone.now())
+
+
+def pending() -> int:
+    """Messages waiting to be published now (timers not yet due are not pending: see
+    ``timers``)."""
+    return OutboxMessage.objects.filter(due(), sent_at__isnull=True).count()
+
+
+def timers() -> int:
+    """Timers the outbox holds until they are due."""
+    return OutboxMessage.objects.filter(sent_at__isnull=True, not_before__gt=timezone.now()).count()
+
+
+def cancel_timers(name: str, correlation_id: str) -> int:
+    """Withdraw the unsent timers ``name`` set for one flow (its deadline, once the flow ended
+    in time). A timer already sent stays sent: its consumer finds nothing left to do."""
+    deleted, _ = OutboxMessage.objects.filter(
+        name=name, sent_at__isnull=True, not_before__isnull=False, envelope__correlation_id=correlation_id
+    ).delete()
+    return deleted
