@@ -165,7 +165,7 @@ def opened(env: Mapping[str, str]) -> Iterator[Baseline]:
 
 @dataclass(frozen=True)
 class Timing:
-    """``count`` things done in ``seconds`` (shared with bench/eventstore.py). Timings of the
+    """``count`` things done in ``seconds`` (shared with bench/eventstore*.py). Timings of the
     parts of one measurement add up."""
 
     count: int = 0

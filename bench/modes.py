@@ -55,9 +55,9 @@ def place(shopper: Shopper, mode: str, count: int) -> list[uuid.UUID]:
 
 def settle(order_ids: Sequence[uuid.UUID], url: str, label: str) -> None:
     """Until every order is confirmed and every message it caused was handled by each of its
-    consumers, with the broker empty (the fault tier's definition, tests/faults/run.py)."""
+    consumers, with the broker empty (the fault tier's definition, tests/faults/settling.py)."""
     from orders.models import Order
-    from tests.faults.run import settle as settle_orders
+    from tests.faults.settling import settle as settle_orders
 
     final = {*FINAL, "cancelled"}  # wait for cancelled ones too, then fail now rather than time out
     settle_orders(

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from tests.faults import run, stacks
+from tests.faults import stacks
+from tests.faults.report import REPORT, REPORT_PATH, table
 
 
 @pytest.fixture(autouse=True)
@@ -76,12 +77,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not run.REPORT:
+    if not REPORT:
         return
     terminalreporter.section("fault tier: one row per run")
-    for line in run.table(run.REPORT):
+    for line in table(REPORT):
         terminalreporter.write_line(line)
-    total = sum(float(row["seconds"]) for row in run.REPORT)
-    terminalreporter.write_line(
-        f"{len(run.REPORT)} runs, {total:.0f}s placing and settling; written to {run.REPORT_PATH}"
-    )
+    total = sum(float(row["seconds"]) for row in REPORT)
+    terminalreporter.write_line(f"{len(REPORT)} runs, {total:.0f}s placing and settling; written to {REPORT_PATH}")

@@ -24,7 +24,7 @@ from core.models import DeadLetter, MessageLog
 from inventory.models import Reservation
 from notifications.models import SentEmail
 from orders.models import Order
-from tests.faults import run, stacks
+from tests.faults import checks, report, run, settling, stacks
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -79,7 +79,7 @@ def test_hundred_orders_for_ten_in_stock(mode: str, catalog: None) -> None:
         started = time.monotonic()
         order_ids = run.place_orders(ORDERS, mode=mode, catalog=shop, threads=PLACERS)
         try:
-            run.settle(
+            settling.settle(
                 order_ids,
                 url=stack.url,
                 final={Order.Status.CONFIRMED, Order.Status.CANCELLED},
@@ -115,7 +115,7 @@ def test_hundred_orders_for_ten_in_stock(mode: str, catalog: None) -> None:
     no_email = [str(pk) for pk in cancelled if cancellation_emails[pk] != 1]
     dead = DeadLetter.objects.count()
 
-    row = run.Row(
+    row = checks.Row(
         fault=f"concurrency: {ORDERS} orders, stock {STOCK}, 2 inventory workers",
         mode=mode,
         broker="amqp",
@@ -126,7 +126,7 @@ def test_hundred_orders_for_ten_in_stock(mode: str, catalog: None) -> None:
         + max(0, (STOCK - stock) - len(reserved)),
         dead_lettered=dead,
         duplicates_skipped=MessageLog.objects.filter(status=MessageLog.Status.DUPLICATE).count(),
-        redelivered=run.redelivered(),
+        redelivered=checks.redelivered(),
         seconds=round(seconds, 1),
         details={
             "statuses": dict(statuses),
@@ -138,7 +138,7 @@ def test_hundred_orders_for_ten_in_stock(mode: str, catalog: None) -> None:
             "cancel_reasons": Counter(reason.split("(")[0].strip() for reason in cancelled.values()).most_common(3),
         },
     )
-    run.record(row)
+    report.record(row)
     print(f"\n[{label}] settled after {seconds:.1f}s: {row.details}")
 
     assert statuses == {Order.Status.CONFIRMED: STOCK, Order.Status.CANCELLED: ORDERS - STOCK}, statuses

@@ -14,7 +14,7 @@ HTTP by four clients that retry with the same ``Idempotency-Key``. Meanwhile, on
   test takes every free slot, cuts the stack's connections and takes each slot that frees up, so
   that for 5 s every reconnect is refused ("sorry, too many clients already").
 
-Then the run settles and is checked like the broker faults (tests/faults/run.py ``check``: none
+Then the run settles and is checked like the broker faults (tests/faults/checks.py ``check``: none
 lost, none applied twice, no dead letters, the read model equal to a rebuild), and also: no order
 cancelled by its deadline (the web process places them with the default 120 s), no message
 handled more than 60 s after it was sent, and every process still running, by its PID.
@@ -30,7 +30,7 @@ import pytest
 
 from messaging.kernel.transient import reset_connections
 from orders.models import Order
-from tests.faults import database, postgres, run, stacks
+from tests.faults import checks, database, postgres, report, run, settling, stacks
 from tests.services import in_ci
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -162,7 +162,7 @@ def test_nothing_lost_when_the_database_fails(fault: str, mode: str, broker: str
                 fault_thread.finish(120)
             placed = time.monotonic() - started
             reset_connections()  # this process's own connection died with a restart
-            run.settle(
+            settling.settle(
                 placing.order_ids,
                 url=stack.url,
                 final={Order.Status.CONFIRMED, Order.Status.CANCELLED},
@@ -183,7 +183,9 @@ def test_nothing_lost_when_the_database_fails(fault: str, mode: str, broker: str
                 if not refused:
                     problems.append("no process of the stack was refused a connection")
 
-    row = run.check(fault=fault, mode=mode, broker=broker, order_ids=placing.order_ids, catalog=shop, seconds=seconds)
+    row = checks.check(
+        fault=fault, mode=mode, broker=broker, order_ids=placing.order_ids, catalog=shop, seconds=seconds
+    )
     timed_out = database.cancelled_by_the_deadline(placing.order_ids)
     slowest, which = database.slowest_handling(placing.order_ids)
     if timed_out:
@@ -199,6 +201,6 @@ def test_nothing_lost_when_the_database_fails(fault: str, mode: str, broker: str
         dead_processes=len(dead),
         **extra,
     )
-    run.record(row)
+    report.record(row)
     print(f"\n[{label}] {n} orders over HTTP in {placed:.1f}s, settled after {seconds:.1f}s: {row.details}")
     assert not row.problems, f"[{label}]\n" + "\n".join(row.problems)

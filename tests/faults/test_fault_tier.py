@@ -26,7 +26,7 @@ import time
 import pytest
 
 from orders.models import Order
-from tests.faults import run, stacks
+from tests.faults import checks, report, run, settling, stacks
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -77,7 +77,7 @@ def test_no_order_lost_and_nothing_applied_twice(fault: str, mode: str, broker: 
         else:
             order_ids += run.place_orders(n, mode=mode, catalog=shop, threads=run.PLACERS)
         placed = time.monotonic() - started
-        run.settle(
+        settling.settle(
             order_ids,
             url=stack.url,
             final={Order.Status.CONFIRMED},
@@ -85,8 +85,8 @@ def test_no_order_lost_and_nothing_applied_twice(fault: str, mode: str, broker: 
             diagnose=stack.diagnose,
         )
         seconds = time.monotonic() - started
-    row = run.check(fault=fault, mode=mode, broker=broker, order_ids=order_ids, catalog=shop, seconds=seconds)
+    row = checks.check(fault=fault, mode=mode, broker=broker, order_ids=order_ids, catalog=shop, seconds=seconds)
     row.details["placing_seconds"] = round(placed, 1)
-    run.record(row)
+    report.record(row)
     print(f"\n[{label}] {n} orders placed in {placed:.1f}s, settled after {seconds:.1f}s: {row.details}")
     assert not row.problems, f"[{label}]\n" + "\n".join(row.problems)
