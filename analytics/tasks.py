@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from analytics import services
 from contracts.analytics import RecordSale
-from messaging.celery_adapter.worker import command_handler
 from messaging.kernel.envelope import Envelope
+from messaging.kernel.subscriptions import command_handler
 
 
 @command_handler("analytics.record", service="analytics")

@@ -119,8 +119,8 @@ def _done(order_id: uuid.UUID, quiet: float) -> datetime:
     from core.models import MessageLog
     from core.trace import build_trace
     from core.trace import pending as waiting_for
+    from messaging.kernel.outbound import pending
     from messaging.kernel.subscriptions import table
-    from messaging.operations.relay import pending
     from orders.models import Order
 
     subscribers = table()

@@ -162,7 +162,7 @@ class OrderShipped(OrderRef):
     shipped_at: datetime
 
 
-@command("orders.enforce_deadline")
+@command("orders.enforce_deadline", reply=True)  # a timer orders sets for itself
 class EnforceDeadline(OrderRef):
     """A timer orders sets for itself when an order is placed (orders/deadlines.py): if the
     order is still unconfirmed when it fires, orders gives up on it. A command to oneself is a

@@ -26,4 +26,4 @@ class CommandOutcome(Contract):
 
 
 for _name in ("orders.advance_saga", "orders.review_risk", "orders.note_failure"):
-    command(_name)(CommandOutcome)
+    command(_name, reply=True)(CommandOutcome)

@@ -4,8 +4,8 @@ from typing import Any
 
 from contracts.fraud import CheckFraud
 from fraud import services
-from messaging.celery_adapter.worker import command_handler
 from messaging.kernel.envelope import Envelope
+from messaging.kernel.subscriptions import command_handler
 
 
 @command_handler("fraud.check", service="fraud")

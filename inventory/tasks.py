@@ -6,9 +6,9 @@ from typing import Any
 
 from contracts.inventory import ReleaseStock, ReserveStock
 from inventory import services
-from messaging.celery_adapter.worker import command_handler
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.errors import CommandRejected
+from messaging.kernel.subscriptions import command_handler
 
 
 @command_handler("inventory.reserve", service="inventory")

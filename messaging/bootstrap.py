@@ -1,44 +1,58 @@
-"""The composition root: the one place that wires the buses to a transport.
+"""The composition root: the one place that wires the kernel to Celery and to the operations.
 
-Application code asks for ``bus()``; tests call ``configure(transport=...)`` to swap in a fake
-instead of patching modules (cosmicpython's bootstrap.py).
+The messaging app's ``ready()`` calls ``install()`` once Django's apps are loaded: it puts the
+event consumer step on the Celery app ``shop/celery.py`` created, makes every command handler a
+Celery task, installs the kernel's hooks (fault injection, the dead-letter copy on RabbitMQ) and
+the default buses, built on the first ``bus()``. Tests call ``configure(transport=...)`` to swap
+in a fake instead of patching modules (cosmicpython's bootstrap.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 
-from messaging.celery_adapter.transport import CeleryTransport, Transport
+from messaging.celery_adapter import current
+from messaging.celery_adapter.transport import CeleryTransport
+from messaging.celery_adapter.worker import EventConsumerStep, define_task
+from messaging.kernel import wiring
 from messaging.kernel.bus import CommandBus, EventBus
-from messaging.kernel.outbound import DISPATCHERS, Outbound
-from messaging.operations import chaos
+from messaging.kernel.outbound import ImmediateDispatch, OnCommitDispatch, Outbound, OutboxDispatch, Transport
+from messaging.kernel.wiring import Bus, bus
+from messaging.operations import chaos, deadletters, faults
+from messaging.operations.relay import Relay
+
+__all__ = ["Bus", "bus", "configure", "install"]
 
 
-@dataclass(frozen=True)
-class Bus:
-    commands: CommandBus
-    events: EventBus
-    outbound: Outbound
+def outbox(transport: Transport) -> OutboxDispatch:
+    """The outbox, with the relay's fast path unless chaos asks every message to wait for the
+    sweeper (SHOP_CHAOS, messaging/operations/chaos.py)."""
+    return OutboxDispatch(transport, Relay(transport), fast_path=chaos.fast_path_enabled())
 
 
-_bus: Bus | None = None
+DISPATCHERS: dict[str, Callable[[Transport], Outbound]] = {
+    "outbox": outbox,
+    "on_commit": OnCommitDispatch,
+    "immediate": ImmediateDispatch,
+}
 
 
 def configure(transport: Transport | None = None, *, dispatch: str = "outbox") -> Bus:
     """Wire the buses. ``dispatch`` picks how messages leave: "outbox" (always, in the app),
     or "on_commit" / "immediate", which exist to be compared with it."""
-    global _bus
     if transport is None:
-        from shop.celery import app
-
-        transport = CeleryTransport(app)
+        transport = CeleryTransport(current.app())
     # SHOP_CHAOS=duplicate-shuffle (fault tests, walkthrough): every message delivered twice,
     # shuffled (messaging/operations/chaos.py). Read here so it reaches every process.
     transport = chaos.wrap(transport)
-    outbound: Outbound = DISPATCHERS[dispatch](transport)
-    _bus = Bus(commands=CommandBus(outbound), events=EventBus(outbound), outbound=outbound)
-    return _bus
+    outbound = DISPATCHERS[dispatch](transport)
+    return wiring.use(Bus(commands=CommandBus(outbound), events=EventBus(outbound), outbound=outbound))
 
 
-def bus() -> Bus:
-    return _bus if _bus is not None else configure()
+def install() -> None:
+    """Wire everything, once per process (the messaging app's ``ready()``)."""
+    current.app().steps["consumer"].add(EventConsumerStep)
+    wiring.on_command_handler(define_task)
+    wiring.before_handling.append(faults.raise_if_injected)
+    wiring.after_dead_letter.append(deadletters.mirror_dead_letter)
+    wiring.install_default(configure)

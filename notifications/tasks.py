@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from contracts.notifications import SendEmail
-from messaging.celery_adapter.worker import command_handler
 from messaging.kernel.envelope import Envelope
+from messaging.kernel.subscriptions import command_handler
 from notifications import services
 
 

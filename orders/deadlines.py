@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from messaging.bootstrap import bus
 from messaging.kernel.envelope import Envelope
-from messaging.operations.relay import cancel_timers
+from messaging.kernel.outbound import cancel_timers
 from orders.flows.payloads import order_ref
 from orders.models import Order
 

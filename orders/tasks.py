@@ -9,8 +9,8 @@ import uuid
 
 from contracts.orders import EnforceDeadline
 from contracts.replies import CommandOutcome
-from messaging.celery_adapter.worker import command_handler
 from messaging.kernel.envelope import Envelope
+from messaging.kernel.subscriptions import command_handler
 from orders import review, services
 
 

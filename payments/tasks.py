@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.payments import AuthorizePayment, VoidPayment
-from messaging.celery_adapter.worker import command_handler
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.errors import CommandRejected
+from messaging.kernel.subscriptions import command_handler
 from payments import services
 from payments.models import Authorization
 

@@ -1,4 +1,8 @@
-"""The Celery app. Configuration comes from Django settings (``CELERY_*``)."""
+"""The Celery app. Configuration comes from Django settings (``CELERY_*``).
+
+It is installed for the adapter and the operations (``messaging.celery_adapter.current``); the
+messaging app's ``ready()`` (messaging/bootstrap.py) adds the event consumer step and the tasks.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,16 @@ from typing import Any
 import click
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger
+from django.conf import settings
 
-from messaging.celery_adapter.worker import EventConsumerStep
+from core.logs import use_our_format
+from messaging.celery_adapter import current
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
 
 app = Celery("shop")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-app.steps["consumer"].add(EventConsumerStep)
 app.user_options["worker"].add(
     click.Option(
         ("--subscribers",),
@@ -25,6 +30,7 @@ app.user_options["worker"].add(
         help="Comma-separated services whose <service>.events queue this worker consumes ('all' for every one).",
     )
 )
+current.install(app)
 
 
 @after_setup_logger.connect
@@ -34,8 +40,4 @@ def _celery_logs_in_our_format(logger: logging.Logger, **_: Any) -> None:
 
     The worker does not hijack the root logger (``CELERY_WORKER_HIJACK_ROOT_LOGGER``), so its
     lines reach our root handler; a handler Celery adds anyway gets our formatter here."""
-    from django.conf import settings
-
-    from core.logs import use_our_format
-
     use_our_format(logger, settings.SHOP_LOG_FORMAT)

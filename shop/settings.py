@@ -99,6 +99,8 @@ INSTALLED_APPS = [
     # STATIC_URL like the admin's files; without it ninja's page loads Swagger UI from a CDN.
     "ninja",
     "core",
+    # The composition root runs from its ready(): Celery and the operations wired to the kernel.
+    "messaging",
     "catalog",
     "orders",
     "inventory",

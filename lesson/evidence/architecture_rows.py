@@ -13,7 +13,7 @@ from lesson.evidence.coupling import FLOW_MODULES, PRODUCER
 from lesson.evidence.facts import COMMAND, EVENT, PROJECTOR, Facts, Verdict, cell, listed, plural, row
 from lesson.evidence.model import Cell, TableRow
 from lesson.evidence.selectors import stream_lengths, summarized
-from lesson.evidence.sources import find_assignment, find_function, parsed
+from lesson.evidence.sources import find_assignment, find_function, find_line, parsed
 from messaging.kernel.names import Kind
 
 COMMANDING, EVENTING = sorted(FLOW_MODULES)
@@ -39,10 +39,8 @@ def architecture(f: Facts) -> TableRow:
         f.logs[COMMAND],
         f"Point-to-point: {len(per_command)} commands, each with one handler and its own queue",
         runtime,
-        measured="AST: @command_handler per command; CELERY_TASK_ROUTES; message log: services per command",
-        sources=[
-            find_assignment(f.root, "messaging/celery_adapter/settings.py", "COMMAND_QUEUES", "one queue per command")
-        ],
+        measured="AST: @command_handler per command; the routing rule; message log: services per command",
+        sources=[find_line(f.root, "messaging/kernel/routing.py", "def queue_for", "a command's queue is its name")],
         verdict=v,
     )
     fanout = traffic.fanout(f.logs[EVENT])

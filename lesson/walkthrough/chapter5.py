@@ -23,7 +23,7 @@ from lesson.walkthrough.context import Context
 from lesson.walkthrough.readside import PAGE, QueryCost, dashboard_costs, outbox_held, snapshot, sweep_all
 from lesson.walkthrough.scenarios import Run, Scenario, place, play, require_progress, settle
 from lesson.walkthrough.waiting import wait_until
-from messaging.operations.relay import pending as outbox_pending
+from messaging.kernel.outbound import pending as outbox_pending
 from orders import services
 from orders.models import Order
 from readmodel import services as readmodel

@@ -149,7 +149,7 @@ def _staged(ctx: Context, scenario: SagaScenario) -> Iterator[None]:
                 override_settings(SHOP_SAGA_TIMEOUT=DEADLINE_S, SHOP_PAYMENT_SLOW_SECONDS=SLOW_ISSUER_S)
             )
             if ctx.embedded:
-                from messaging.celery_adapter.embedded import embedded_relay
+                from messaging.operations.embedded_services import embedded_relay
 
                 stack.enter_context(embedded_relay(every=0.1))
         yield

@@ -29,9 +29,9 @@ from lesson.walkthrough.readside import sweep_all
 from lesson.walkthrough.scenarios import Scenario, place
 from lesson.walkthrough.waiting import settle_orders
 from messaging import bootstrap
-from messaging.celery_adapter.transport import CeleryTransport, Transport
+from messaging.celery_adapter.transport import CeleryTransport
 from messaging.kernel.envelope import Envelope
-from messaging.kernel.outbound import OutboxDispatch
+from messaging.kernel.outbound import OutboxDispatch, Transport
 from orders.models import Order
 
 #: The three ways a message can leave (messaging/kernel/outbound.py DISPATCHERS), as the lesson names them.

@@ -14,8 +14,7 @@ from django.db.models import Count, QuerySet
 from django.test.utils import CaptureQueriesContext
 
 from messaging import bootstrap
-from messaging.kernel.outbound import OutboxDispatch
-from messaging.operations.relay import Relay
+from messaging.kernel.outbound import OutboxDispatch, OutboxRelay
 from orders.models import FlowMode, Order
 from readmodel.models import OrderSummary
 from readmodel.selectors import dashboard
@@ -69,7 +68,7 @@ def dashboard_costs() -> list[QueryCost]:
 
 
 @contextmanager
-def outbox_held() -> Iterator[Relay]:
+def outbox_held() -> Iterator[OutboxRelay]:
     """Wire the buses so messages wait in the outbox until the relay's sweep sends them (no fast
     path), as they do between two runs of the relay process. Yields the relay that will send them.
 
@@ -86,7 +85,7 @@ def outbox_held() -> Iterator[Relay]:
         bootstrap.configure()
 
 
-def sweep_all(relay: Relay) -> int:
+def sweep_all(relay: OutboxRelay) -> int:
     """Publish everything pending; returns how many messages went out."""
     total = 0
     while sent := relay.sweep():

@@ -11,10 +11,9 @@ from core.models import InboxEntry, MessageLog, OutboxMessage
 from inventory.models import Reservation
 from lesson.walkthrough.waiting import wait_until
 from messaging.celery_adapter.transport import CeleryTransport
-from messaging.celery_adapter.worker import COMMAND_HANDLERS
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.names import Kind
-from messaging.kernel.subscriptions import table
+from messaging.kernel.subscriptions import COMMAND_HANDLERS, table
 
 
 @dataclass

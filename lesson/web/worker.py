@@ -13,6 +13,6 @@ Set ``SHOP_EMBEDDED_SERVICES = False`` to never start them (tests that run their
 
 from __future__ import annotations
 
-from messaging.celery_adapter.embedded import ensure_started, is_running, stop, wanted
+from messaging.operations.embedded_services import ensure_started, is_running, stop, wanted
 
 __all__ = ["ensure_started", "is_running", "stop", "wanted"]

@@ -24,11 +24,14 @@ from typing import Any
 
 from celery.exceptions import InvalidTaskError
 from celery.worker.consumer import Consumer as CeleryConsumer
+from django.db import close_old_connections
 from kombu import Message
 from vine import promise as vine_promise
 
 from core.logs import message_context
-from messaging.celery_adapter.settings import COMMAND_QUEUES
+from messaging.kernel.consuming import dead_letter
+from messaging.kernel.routing import command_queues
+from messaging.kernel.subscriptions import COMMAND_HANDLERS
 
 logger = logging.getLogger("shop.messaging")
 
@@ -44,9 +47,7 @@ def queue_of(message: Message) -> str:
 
 def owner_of(queue: str, task_name: str | None = None) -> str:
     """The service that consumes ``queue`` (known from the command handlers), else "celery"."""
-    from messaging.celery_adapter.worker import COMMAND_HANDLERS
-
-    for command, command_queue in COMMAND_QUEUES.items():
+    for command, command_queue in command_queues().items():
         if command_queue == queue and command in COMMAND_HANDLERS:
             return COMMAND_HANDLERS[command]
     if task_name and task_name in COMMAND_HANDLERS:
@@ -71,8 +72,6 @@ def malformed_task(message: Message, known_tasks: Any) -> str | None:
     header, an unregistered name, a body that does not decode or a refused content type) takes
     Celery's own path, which calls the ``on_*`` handlers below.
     """
-    from messaging.celery_adapter.worker import COMMAND_HANDLERS
-
     name = _headers(message).get("task")
     if not isinstance(name, str) or name not in known_tasks:
         return None
@@ -142,10 +141,6 @@ class Consumer(CeleryConsumer):
 
     def _dead_letter(self, message: Message, reason: str) -> bool:
         """Store the message as a dead letter. False (and the message requeued) if that failed."""
-        from django.db import close_old_connections
-
-        from messaging.kernel.consuming import dead_letter
-
         queue = queue_of(message)
         task = _str_header(message, "task")
         owner, message_id = owner_of(queue, task), _str_header(message, "id")

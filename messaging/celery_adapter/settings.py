@@ -7,23 +7,6 @@ from typing import Any
 
 FLOW_MODES = ("command", "event")
 
-#: Every command and the queue it is routed to. Queue names equal command names on purpose:
-#: in command mode the sender addresses a consumer by name, and the queue list shows it.
-COMMAND_QUEUES = {
-    "inventory.reserve": "inventory.reserve",
-    "inventory.release": "inventory.release",
-    "email.send": "email.send",
-    "analytics.record": "analytics.record",
-    "fraud.check": "fraud.check",
-    "payment.authorize": "payment.authorize",
-    "payment.void": "payment.void",
-    # Replies to the order service (see contracts/replies.py), and its own timers.
-    "orders.advance_saga": "orders.replies",
-    "orders.review_risk": "orders.replies",
-    "orders.note_failure": "orders.replies",
-    "orders.enforce_deadline": "orders.replies",
-}
-
 #: Redis: how long a delivered but unacknowledged message stays invisible before Redis hands it
 #: to another consumer. Handlers here take milliseconds; 300 s redelivers a message held by a
 #: killed worker within five minutes, and is far above any handler's run time, so a healthy
@@ -53,7 +36,8 @@ def celery_settings_for(broker_url: str) -> dict[str, Any]:
         "CELERY_EVENT_SERIALIZER": "json",
         "CELERY_RESULT_BACKEND": None,
         "CELERY_TASK_IGNORE_RESULT": True,
-        "CELERY_TASK_ROUTES": {name: {"queue": queue} for name, queue in COMMAND_QUEUES.items()},
+        # A command's queue follows from its name (messaging/kernel/routing.py): no list of queues.
+        "CELERY_TASK_ROUTES": ("messaging.celery_adapter.transport:route_command",),
         "CELERY_TASK_DEFAULT_QUEUE": "celery",
         "CELERY_TASK_ACKS_LATE": True,
         "CELERY_TASK_REJECT_ON_WORKER_LOST": True,

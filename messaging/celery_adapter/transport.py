@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any
 
 from celery import Celery
 
+from messaging.celery_adapter.settings import celery_settings_for
 from messaging.celery_adapter.topology import EVENTS_EXCHANGE, events_exchange
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.names import Kind
+from messaging.kernel.routing import queue_for
 
 PUBLISH_RETRY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
 
 
-class Transport(Protocol):
-    def deliver(self, envelope: Envelope) -> str:
-        """Hand the envelope to the broker; return the route it took, for the message log."""
-        ...
+def route_command(name: str, *_: Any, **__: Any) -> dict[str, str] | None:
+    """Celery's router (``task_routes``): a command's queue follows from its name
+    (messaging/kernel/routing.py); anything else goes to Celery's default queue."""
+    queue = queue_for(name)
+    return None if queue is None else {"queue": queue}
 
 
 class CeleryTransport:
+    """The kernel's ``Transport`` (messaging/kernel/outbound.py) on a Celery app."""
+
     def __init__(self, app: Celery) -> None:
         self.app = app
 
@@ -30,7 +35,7 @@ class CeleryTransport:
         return self._publish_event(envelope)
 
     def _send_command(self, envelope: Envelope) -> str:
-        # The queue comes from CELERY_TASK_ROUTES, keyed by the command's name.
+        # The queue comes from the router (``route_command``), by the command's name.
         self.app.send_task(
             envelope.type,
             args=[envelope.to_wire()],
@@ -71,8 +76,6 @@ def producer_app(broker_url: str) -> Celery:
     Used where one process must publish to a broker other than its settings' (the integration
     tests, the walkthrough's ``--broker``); wire it in through ``bootstrap.configure``.
     """
-    from messaging.celery_adapter.settings import celery_settings_for
-
     conf = {key.removeprefix("CELERY_").lower(): value for key, value in celery_settings_for(broker_url).items()}
     app = Celery("shop-producer", set_as_current=False)
     app.conf.update(broker_url=broker_url, **conf)

@@ -13,68 +13,53 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from celery import bootsteps, shared_task
 from celery.exceptions import Reject
+from django.db import close_old_connections
 from kombu import Consumer, Message
 
 from core.logs import message_context
-from messaging.celery_adapter.settings import COMMAND_QUEUES
-from messaging.kernel.retry import DEFAULT_RETRY, RetryPolicy
-from messaging.kernel.subscriptions import Before
+from messaging.celery_adapter.topology import service_queue
+from messaging.kernel.consuming import dead_letter, deliver_command, deliver_event
+from messaging.kernel.routing import queue_for
+from messaging.kernel.subscriptions import CommandRegistration, services
 from messaging.kernel.transient import CONSUMERS, is_transient, reset_connections
 
 logger = logging.getLogger("shop.messaging")
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-#: command name -> service that handles it (exactly one: a command has one handler).
-COMMAND_HANDLERS: dict[str, str] = {}
+def define_task(registration: CommandRegistration) -> None:
+    """Make a registered command handler (messaging/kernel/subscriptions.py) the one Celery task
+    of its command, consumed from the command's queue (messaging/kernel/routing.py)."""
+    name, service = registration.name, registration.service
+    queue = queue_for(name) or name
 
-
-def command_handler(
-    name: str, *, service: str, retry: RetryPolicy = DEFAULT_RETRY, before: Before | None = None
-) -> Callable[[F], F]:
-    """Register ``fn(envelope, command) -> result`` as the one Celery task for command ``name``.
-
-    ``before(envelope, command)`` runs first, outside the handler's transaction (see
-    ``messaging.kernel.subscriptions.Before``)."""
-
-    def decorate(fn: F) -> F:
-        if name in COMMAND_HANDLERS and COMMAND_HANDLERS[name] != service:
-            raise RuntimeError(
-                f"{name!r} already has a handler in {COMMAND_HANDLERS[name]!r}: one command, one handler"
-            )
-        COMMAND_HANDLERS[name] = service
-        queue = COMMAND_QUEUES.get(name, name)
-
-        @shared_task(name=name, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-        def task(envelope: Any) -> None:
-            from django.db import close_old_connections
-
-            from messaging.kernel.consuming import deliver_command
-
-            close_old_connections()  # as around a request: CONN_MAX_AGE and the health check decide
-            try:
-                with message_context(envelope, consumer=service):
-                    try:
-                        deliver_command(service, name, envelope, fn, queue=queue, policy=retry, before=before)
-                    except Exception as exc:
-                        if not settle_unexpected(service, queue, envelope, exc):
-                            # Back on its queue, unacknowledged: Celery requeues a rejected message.
-                            raise Reject(f"{type(exc).__name__}: {exc}", requeue=True) from exc
-                    else:
-                        CONSUMERS.succeeded()
-            finally:
-                close_old_connections()
-
-        fn.task = task  # type: ignore[attr-defined]
-        return fn
-
-    return decorate
+    @shared_task(name=name, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+    def task(envelope: Any) -> None:
+        close_old_connections()  # as around a request: CONN_MAX_AGE and the health check decide
+        try:
+            with message_context(envelope, consumer=service):
+                try:
+                    deliver_command(
+                        service,
+                        name,
+                        envelope,
+                        registration.handler,
+                        queue=queue,
+                        policy=registration.retry,
+                        before=registration.before,
+                    )
+                except Exception as exc:
+                    if not settle_unexpected(service, queue, envelope, exc):
+                        # Back on its queue, unacknowledged: Celery requeues a rejected message.
+                        raise Reject(f"{type(exc).__name__}: {exc}", requeue=True) from exc
+                else:
+                    CONSUMERS.succeeded()
+        finally:
+            close_old_connections()
 
 
 class EventConsumerStep(bootsteps.ConsumerStep):
@@ -86,8 +71,6 @@ class EventConsumerStep(bootsteps.ConsumerStep):
         self.requested = [s.strip() for s in (subscribers or "").split(",") if s.strip()]
 
     def services(self) -> list[str]:
-        from messaging.kernel.subscriptions import services
-
         known = services()
         if self.requested == ["all"]:
             return known
@@ -97,8 +80,6 @@ class EventConsumerStep(bootsteps.ConsumerStep):
         return self.requested
 
     def get_consumers(self, channel: Any) -> list[Consumer]:
-        from messaging.celery_adapter.topology import service_queue
-
         consumers = []
         for service in self.services():
             queue = service_queue(service, self.broker_url)
@@ -125,8 +106,6 @@ def settle_unexpected(service: str, queue: str, raw: Any, exc: Exception) -> boo
     connection is reset and, after a backoff, the caller puts the message back on its queue.
     Anything else is the core failing on this message, and retrying would fail the same way:
     it is dead-lettered with the reason. If even that fails, the message goes back too."""
-    from messaging.kernel.consuming import dead_letter
-
     if not is_transient(exc):
         logger.exception("%s failed on a message from %s; dead-lettering it", service, queue)
         try:
@@ -142,9 +121,6 @@ def settle_unexpected(service: str, queue: str, raw: Any, exc: Exception) -> boo
 
 
 def on_event_message(service: str, queue: str, body: Any, message: Message) -> None:
-    from django.db import close_old_connections
-
-    from messaging.kernel.consuming import deliver_event
 
     close_old_connections()
     try:
@@ -164,10 +140,6 @@ def on_event_message(service: str, queue: str, body: Any, message: Message) -> N
 
 def on_undecodable(service: str, queue: str, message: Message, exc: Exception) -> None:
     """Not JSON, or a content type we refuse (pickle): dead-letter it and carry on."""
-    from django.db import close_old_connections
-
-    from messaging.kernel.consuming import dead_letter
-
     close_old_connections()
     try:
         dead_letter(service, queue, message.body, f"undecodable ({message.content_type}): {exc}")

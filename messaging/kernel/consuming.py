@@ -24,14 +24,13 @@ from pydantic import BaseModel
 
 from core.logs import message_context
 from core.models import DeadLetter, InboxEntry, MessageLog
-from messaging.kernel import contracts, log
+from messaging.kernel import contracts, log, wiring
 from messaging.kernel.envelope import MAX_ENVELOPE_BYTES, Envelope, oversized
 from messaging.kernel.errors import CommandRejected, MessagingError
 from messaging.kernel.names import Kind
 from messaging.kernel.retry import RetryPolicy
-from messaging.kernel.subscriptions import subscriptions_for
+from messaging.kernel.subscriptions import CommandHandler, subscriptions_for
 from messaging.kernel.transient import TransientFailure, is_transient, reset_connections
-from messaging.operations import faults
 
 logger = logging.getLogger("shop.messaging")
 
@@ -67,8 +66,6 @@ def dead_letter(
     ``message_id`` / ``message_type`` label a message that is not an envelope (a Celery task
     message the worker refused, say) when they are known from elsewhere, such as its headers.
     """
-    from messaging.operations import deadletters
-
     text = storable(raw if isinstance(raw, str) else _dump(raw))
     reason = storable(reason)
     with transaction.atomic():
@@ -90,9 +87,10 @@ def dead_letter(
                 attempts=attempts,
                 error=reason,
             )
-        # On RabbitMQ, a copy also goes to the `dead-letters` exchange, once the row is committed.
-        # Robust: nothing that runs after a commit may raise into the consumer that committed.
-        transaction.on_commit(lambda: deadletters.mirror_to_broker(letter), robust=True)
+        # The composition root's hooks (on RabbitMQ, a copy to the `dead-letters` exchange), once
+        # the row is committed. Robust: nothing run after a commit may raise into its consumer.
+        for hook in wiring.after_dead_letter:
+            transaction.on_commit(partial_hook(hook, letter), robust=True)
     logger.warning("dead-lettered on %s for %s: %s", source, consumer, reason)
     return Result(MessageLog.Status.DEAD_LETTERED, attempts, reason)
 
@@ -139,9 +137,6 @@ def _deliver_event(service: str, raw: object, *, queue: str) -> Result:
     if result.status == MessageLog.Status.FAILED:
         return dead_letter(service, queue, raw, result.error, envelope=envelope, attempts=result.attempts)
     return result
-
-
-CommandHandler = Callable[[Envelope, Any], dict[str, Any] | None]
 
 
 def deliver_command(
@@ -233,7 +228,8 @@ def apply_once(
         try:
             if _seen(service, envelope):
                 return _duplicate(service, envelope, route)
-            faults.raise_if_injected(service, envelope.type)
+            for hook in wiring.before_handling:  # the fault tier's injected failures, if installed
+                hook(service, envelope.type)
             if before is not None:
                 before()
             with transaction.atomic():
@@ -301,9 +297,7 @@ def _reply(
     target = None if reply_to is None else (reply_to.on_success if ok else reply_to.on_failure)
     if target is None:
         return
-    from messaging.bootstrap import bus
-
-    bus().commands.send(
+    wiring.bus().commands.send(
         target,
         {
             "command": envelope.type,
@@ -316,6 +310,16 @@ def _reply(
         producer=service,
         caused_by=envelope,
     )
+
+
+def partial_hook(hook: Callable[[Any], None], letter: DeadLetter) -> Callable[[], None]:
+    """``hook(letter)`` as a function with a ``__qualname__``, which Django's robust on_commit
+    logs when the hook raises (a ``functools.partial`` has none)."""
+
+    def run_hook() -> None:
+        hook(letter)
+
+    return run_hook
 
 
 def storable(text: str) -> str:

@@ -26,6 +26,9 @@ class Contract:
     kind: Kind
     version: int
     schema: type[BaseModel]
+    #: A reply or a timer a service addresses to itself: routed to ``<service>.replies``
+    #: (messaging/kernel/routing.py).
+    reply: bool = False
 
 
 _contracts: dict[str, dict[int, Contract]] = {}
@@ -36,7 +39,7 @@ Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 U = TypeVar("U", bound=Upcaster)
 
 
-def register(name: str, kind: Kind, schema: type[BaseModel], version: int = 1) -> Contract:
+def register(name: str, kind: Kind, schema: type[BaseModel], version: int = 1, *, reply: bool = False) -> Contract:
     check_name(name, kind)
     versions = _contracts.setdefault(name, {})
     other = next(iter(versions.values()), None)
@@ -46,13 +49,16 @@ def register(name: str, kind: Kind, schema: type[BaseModel], version: int = 1) -
     existing = versions.get(version)
     if existing is not None and existing.schema is not schema:
         raise MessageKindError(f"{name!r} v{version} is already registered with {existing.schema.__name__}")
-    contract = versions[version] = Contract(name, kind, version, schema)
+    contract = versions[version] = Contract(name, kind, version, schema, reply)
     return contract
 
 
-def command(name: str) -> Callable[[S], S]:
+def command(name: str, *, reply: bool = False) -> Callable[[S], S]:
+    """Register ``schema`` as command ``name``; ``reply=True`` for a reply or a timer to the
+    service its name starts with (routed to ``<service>.replies``, not to a queue of its own)."""
+
     def decorate(schema: S) -> S:
-        register(name, Kind.COMMAND, schema)
+        register(name, Kind.COMMAND, schema, reply=reply)
         return schema
 
     return decorate
@@ -145,6 +151,17 @@ def _validate(contract: Contract, data: dict[str, Any]) -> BaseModel:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "(root)"
         raise InvalidMessage(f"{contract.name} v{contract.version}: data.{where}: {err['msg']}") from exc
+
+
+def latest(name: str) -> Contract | None:
+    """The newest contract for ``name``, or None if there is none."""
+    versions = _contracts.get(name)
+    return versions[max(versions)] if versions else None
+
+
+def names(kind: Kind) -> list[str]:
+    """Every registered name of that kind, sorted."""
+    return sorted(name for name, versions in _contracts.items() if next(iter(versions.values())).kind is kind)
 
 
 def all_contracts() -> list[Contract]:

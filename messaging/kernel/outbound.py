@@ -23,14 +23,13 @@ from functools import partial
 from typing import Protocol
 
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from core.models import OutboxMessage
-from messaging.celery_adapter.transport import Transport
 from messaging.kernel import log
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.transient import is_transient, reset_connections
-from messaging.operations import chaos
-from messaging.operations.relay import Relay
 
 logger = logging.getLogger("shop.messaging")
 
@@ -42,6 +41,31 @@ logger = logging.getLogger("shop.messaging")
 FAST_PATH_PAUSE = 5.0
 
 
+class Transport(Protocol):
+    """The broker, as the kernel sees it (messaging/celery_adapter/transport.py is the real one)."""
+
+    def deliver(self, envelope: Envelope) -> str:
+        """Hand the envelope to the broker; return the route it took, for the message log."""
+        ...
+
+
+class OutboxRelay(Protocol):
+    """What publishes the outbox's rows (messaging/operations/relay.py is the real one)."""
+
+    #: Why the last publish failed, or "" once one succeeded; and the failed message's ids.
+    failure: str
+    failed_message: dict[str, str]
+
+    def publish_now(self, message_id: uuid.UUID) -> str | None:
+        """Publish one row now if nobody else has: "" once sent, why not if it failed, None if
+        there was nothing to send (sent, or being sent)."""
+        ...
+
+    def sweep(self, *, limit: int = 200) -> int:
+        """Publish up to ``limit`` due rows, oldest first; how many were sent."""
+        ...
+
+
 class Outbound(Protocol):
     transport: Transport
 
@@ -49,11 +73,12 @@ class Outbound(Protocol):
 
 
 class OutboxDispatch:
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, relay: OutboxRelay, *, fast_path: bool = True) -> None:
+        """Without the fast path the sweeper sends every row (the composition root turns it off
+        under SHOP_CHAOS, messaging/operations/chaos.py)."""
         self.transport = transport
-        self.relay = Relay(transport)
-        # Off only under SHOP_CHAOS (messaging/operations/chaos.py): then the sweeper sends everything.
-        self.fast_path = chaos.fast_path_enabled()
+        self.relay = relay
+        self.fast_path = fast_path
         #: The fast path stands aside until then (monotonic seconds), after a failure.
         self.paused_until = 0.0
 
@@ -122,15 +147,34 @@ class ImmediateDispatch:
 
 
 def _deliver(transport: Transport, envelope: Envelope) -> None:
-    import time
-
     started = time.perf_counter()
     route = transport.deliver(envelope)
     log.sent(envelope, route=route, duration_ms=(time.perf_counter() - started) * 1000)
 
 
-DISPATCHERS: dict[str, type[OutboxDispatch] | type[OnCommitDispatch] | type[ImmediateDispatch]] = {
-    "outbox": OutboxDispatch,
-    "on_commit": OnCommitDispatch,
-    "immediate": ImmediateDispatch,
-}
+# --- What the outbox holds -----------------------------------------------------------------
+
+
+def due() -> Q:
+    """Rows that may go now: every message but a timer whose moment has not come."""
+    return Q(not_before__isnull=True) | Q(not_before__lte=timezone.now())
+
+
+def pending() -> int:
+    """Messages waiting to be published now (timers not yet due are not pending: see
+    ``timers``)."""
+    return OutboxMessage.objects.filter(due(), sent_at__isnull=True).count()
+
+
+def timers() -> int:
+    """Timers the outbox holds until they are due."""
+    return OutboxMessage.objects.filter(sent_at__isnull=True, not_before__gt=timezone.now()).count()
+
+
+def cancel_timers(name: str, correlation_id: str) -> int:
+    """Withdraw the unsent timers ``name`` set for one flow (its deadline, once the flow ended
+    in time). A timer already sent stays sent: its consumer finds nothing left to do."""
+    deleted, _ = OutboxMessage.objects.filter(
+        name=name, sent_at__isnull=True, not_before__isnull=False, envelope__correlation_id=correlation_id
+    ).delete()
+    return deleted

@@ -1,7 +1,10 @@
-"""Who subscribes to which event. Each service app fills this in from its own ``ready()``.
+"""Who handles what: subscribers to events (many per event) and command handlers (one per
+command). Each service app fills this in from its own ``ready()`` or ``tasks.py``.
 
-The order service never reads this registry: it publishes and is done. Workers read it to know
-which ``<service>.events`` queues to consume and which handler gets each event.
+The order service never reads the event registry: it publishes and is done. Workers read it to
+know which ``<service>.events`` queues to consume and which handler gets each event. A command
+handler registered here becomes a Celery task through the hook the composition root installs
+(``wiring.on_command_handler``): the services name no Celery.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from messaging.kernel import contracts
+from messaging.kernel import contracts, wiring
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.names import Kind
 from messaging.kernel.retry import DEFAULT_RETRY, RetryPolicy
@@ -22,6 +25,42 @@ Handler = Callable[[Envelope, Any], str | None]
 #: SQLite it would hold the one write lock; anywhere it holds row locks and a connection).
 Before = Callable[[Envelope, Any], None]
 H = TypeVar("H", bound=Handler)
+#: A command handler returns the result its sender gets in the reply, or None.
+CommandHandler = Callable[[Envelope, Any], dict[str, Any] | None]
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: command name -> service that handles it (exactly one: a command has one handler).
+COMMAND_HANDLERS: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class CommandRegistration:
+    name: str
+    service: str
+    handler: CommandHandler
+    retry: RetryPolicy
+    before: Before | None = None
+
+
+def command_handler(
+    name: str, *, service: str, retry: RetryPolicy = DEFAULT_RETRY, before: Before | None = None
+) -> Callable[[F], F]:
+    """Register ``fn(envelope, command) -> result`` as the one handler of command ``name``.
+
+    ``before(envelope, command)`` runs first, outside the handler's transaction (see ``Before``)."""
+
+    def decorate(fn: F) -> F:
+        if name in COMMAND_HANDLERS:
+            if COMMAND_HANDLERS[name] != service:
+                raise RuntimeError(
+                    f"{name!r} already has a handler in {COMMAND_HANDLERS[name]!r}: one command, one handler"
+                )
+            return fn  # the same module imported again
+        COMMAND_HANDLERS[name] = service
+        wiring.command_handler_registered(CommandRegistration(name, service, fn, retry, before))
+        return fn
+
+    return decorate
 
 
 @dataclass(frozen=True)

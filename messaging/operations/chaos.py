@@ -30,8 +30,9 @@ import uuid
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
-from messaging.celery_adapter.transport import Transport
+from core.models import OutboxMessage
 from messaging.kernel.envelope import Envelope
+from messaging.kernel.outbound import Transport
 
 logger = logging.getLogger("shop.messaging")
 
@@ -113,6 +114,4 @@ class DuplicateShuffleTransport:
     def _back_to_pending(ids: set[uuid.UUID], error: str) -> None:
         if not ids:
             return
-        from core.models import OutboxMessage
-
         OutboxMessage.objects.filter(pk__in=ids).update(sent_at=None, last_error=f"chaos: {error}"[:2000])

@@ -30,11 +30,15 @@ from django.utils import timezone
 from kombu import Exchange, Queue
 
 from core.models import DeadLetter
-from messaging.celery_adapter.settings import COMMAND_QUEUES, broker_scheme
+from messaging.celery_adapter import current
+from messaging.celery_adapter.settings import broker_scheme
+from messaging.celery_adapter.topology import service_queue, service_queue_name
 from messaging.kernel import log
 from messaging.kernel.envelope import MAX_ENVELOPE_BYTES, Envelope, wire_size
 from messaging.kernel.errors import MessagingError
 from messaging.kernel.names import Kind
+from messaging.kernel.routing import queue_for
+from messaging.kernel.subscriptions import services
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -98,14 +102,11 @@ def envelope_of(letter: DeadLetter) -> Envelope:
 
 def route_of(letter: DeadLetter, envelope: Envelope) -> tuple[Kind, str]:
     """The queue that leads back to the consumer that dead-lettered ``letter``, and only to it."""
-    from messaging.celery_adapter.topology import service_queue_name
-    from messaging.kernel.subscriptions import services
-
     if letter.consumer in services() and letter.source == service_queue_name(letter.consumer):
         if envelope.kind is not Kind.EVENT:
             raise NotRetryable(f"it is a {envelope.kind.value} taken from {letter.source}; only events belong there")
         return Kind.EVENT, letter.source
-    queue = COMMAND_QUEUES.get(envelope.type)
+    queue = queue_for(envelope.type)
     if envelope.kind is Kind.COMMAND and queue is not None and queue == letter.source:
         return Kind.COMMAND, queue
     raise NotRetryable(
@@ -139,16 +140,12 @@ def retry_many(rows: Iterable[DeadLetter], *, app: Celery | None = None) -> list
 def _app(app: Celery | None) -> Celery:
     if app is not None:
         return app
-    from shop.celery import app as default
-
-    return default
+    return current.app()
 
 
 def publish_to_service_queue(app: Celery, envelope: Envelope, service: str, *, headers: dict[str, Any]) -> None:
     """Put an event into one service's queue only, bypassing the ``events`` exchange (which would
     give every subscriber another copy). Also used by messaging/operations/redelivery.py."""
-    from messaging.celery_adapter.topology import service_queue
-
     # Declared as the topology declares it (same exchange binding, same arguments), so the
     # declaration is a no-op on a broker that has it and creates it on one that does not.
     queue = service_queue(service, app.conf.broker_url)
@@ -199,6 +196,11 @@ def dead_letter_queue() -> Queue:
         durable=True,
         queue_arguments={"x-max-length": DEAD_LETTER_QUEUE_MAX_LENGTH},
     )
+
+
+def mirror_dead_letter(letter: DeadLetter) -> None:
+    """The kernel's ``after_dead_letter`` hook (messaging/bootstrap.py): the copy, if any."""
+    mirror_to_broker(letter)
 
 
 def mirror_to_broker(letter: DeadLetter, *, app: Celery | None = None) -> bool:

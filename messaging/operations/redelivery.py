@@ -36,11 +36,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.models import MessageLog, OutboxMessage
-from messaging.celery_adapter.settings import COMMAND_QUEUES
 from messaging.celery_adapter.topology import service_queue_name
 from messaging.kernel import subscriptions
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.names import Kind
+from messaging.kernel.routing import queue_for
+from messaging.operations.deadletters import publish_to_service_queue, resend_command
 
 logger = logging.getLogger("shop.messaging")
 
@@ -68,14 +69,17 @@ def missing_consumers(kind: str, name: str, done: set[str]) -> list[str]:
     """The services that must still handle a message. A command has one handler, whichever
     service wrote a row for it; an event is missing for each subscriber without a row."""
     if kind == Kind.COMMAND.value:
-        if done or name not in COMMAND_QUEUES:
+        queue = queue_for(name)
+        if done or queue is None:
             return []
-        return [COMMAND_QUEUES[name]]  # the handler's queue names it well enough for the log
+        return [queue]  # the handler's queue names it well enough for the log
     return sorted(set(subscriptions.table().get(name, [])) - done)
 
 
 def consumer_queue(kind: str, name: str, service: str) -> str:
-    return COMMAND_QUEUES[name] if kind == Kind.COMMAND.value else service_queue_name(service)
+    if kind == Kind.COMMAND.value:
+        return queue_for(name) or name
+    return service_queue_name(service)
 
 
 def done_by(message_ids: Iterable[Any]) -> dict[str, set[str]]:
@@ -169,8 +173,6 @@ def _ready_in(channel: Any, queue: str, *, amqp: bool) -> int:
 
 
 def _send(app: Celery, envelope: Envelope, copy: Redelivery) -> None:
-    from messaging.operations.deadletters import publish_to_service_queue, resend_command
-
     headers = {"x-redelivery": "consumer had not handled it"}
     if envelope.kind is Kind.EVENT:
         publish_to_service_queue(app, envelope, copy.service, headers=headers)

@@ -15,14 +15,13 @@ import time
 import uuid
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from core.logs import context_of, message_context, remember_context
 from core.models import OutboxMessage
-from messaging.celery_adapter.transport import Transport
 from messaging.kernel import log
 from messaging.kernel.envelope import Envelope
+from messaging.kernel.outbound import Transport, due
 
 logger = logging.getLogger("shop.messaging")
 
@@ -99,28 +98,3 @@ class Relay:
         row.save(update_fields=["attempts", "last_error", "sent_at"])
         log.sent(envelope, route=route, duration_ms=(time.perf_counter() - started) * 1000)
         return ""
-
-
-def due() -> Q:
-    """Rows that may go now: every message but a timer whose moment has not come."""
-    return Q(not_before__isnull=True) | Q(not_before__lte=timezone.now())
-
-
-def pending() -> int:
-    """Messages waiting to be published now (timers not yet due are not pending: see
-    ``timers``)."""
-    return OutboxMessage.objects.filter(due(), sent_at__isnull=True).count()
-
-
-def timers() -> int:
-    """Timers the outbox holds until they are due."""
-    return OutboxMessage.objects.filter(sent_at__isnull=True, not_before__gt=timezone.now()).count()
-
-
-def cancel_timers(name: str, correlation_id: str) -> int:
-    """Withdraw the unsent timers ``name`` set for one flow (its deadline, once the flow ended
-    in time). A timer already sent stays sent: its consumer finds nothing left to do."""
-    deleted, _ = OutboxMessage.objects.filter(
-        name=name, sent_at__isnull=True, not_before__isnull=False, envelope__correlation_id=correlation_id
-    ).delete()
-    return deleted

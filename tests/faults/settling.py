@@ -21,11 +21,11 @@ from django.db.models import Count
 from kombu import Connection
 
 from core.models import DeadLetter, MessageLog
-from messaging.celery_adapter.settings import COMMAND_QUEUES
 from messaging.celery_adapter.topology import service_queue_name
 from messaging.kernel import subscriptions
 from messaging.kernel.names import Kind
-from messaging.operations.relay import pending
+from messaging.kernel.outbound import pending
+from messaging.kernel.routing import command_queues
 from orders.models import Order
 
 #: The bound on each wait for a run to settle, in seconds, counted from the last order placed.
@@ -68,7 +68,7 @@ def in_flight(order_ids: Sequence[uuid.UUID] | None = None) -> Counter[str]:
 
 def queue_depths(url: str) -> dict[str, int]:
     """Messages the broker still holds: ready in each queue, and (Redis) delivered but unacked."""
-    names = sorted(set(COMMAND_QUEUES.values())) + [service_queue_name(s) for s in subscriptions.services()]
+    names = sorted(set(command_queues().values())) + [service_queue_name(s) for s in subscriptions.services()]
     if url.startswith("redis"):
         client = redis_py.Redis.from_url(url)
         depths = {name: int(client.llen(name)) for name in names}

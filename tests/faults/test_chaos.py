@@ -19,9 +19,9 @@ from django.db import transaction
 from messaging import bootstrap
 from messaging.kernel.bus import EventBus
 from messaging.kernel.envelope import Envelope
-from messaging.kernel.outbound import OutboxDispatch
+from messaging.kernel.outbound import OutboxDispatch, pending
 from messaging.operations import chaos
-from messaging.operations.relay import Relay, pending
+from messaging.operations.relay import Relay
 from tests.fakes import RecordingTransport
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -97,7 +97,7 @@ def test_the_sweeper_delivers_each_message_twice_in_shuffled_order(chaos_on: Non
 def test_a_broker_failure_mid_batch_puts_the_undelivered_back_to_pending(chaos_on: None) -> None:
     broker = BrokerGoesDown(up_for=5)
     transport = chaos.DuplicateShuffleTransport(broker, rng=random.Random(3))
-    outbound = OutboxDispatch(transport)
+    outbound = OutboxDispatch(transport, Relay(transport))
     sent = publish(outbound, 10)
 
     assert Relay(transport).sweep() == 10  # handed over and marked sent; delivered after commit

@@ -30,9 +30,9 @@ import pytest
 from django.conf import settings
 
 from messaging import bootstrap
-from messaging.celery_adapter.settings import COMMAND_QUEUES
 from messaging.celery_adapter.topology import service_queue
 from messaging.celery_adapter.transport import CeleryTransport, producer_app
+from messaging.kernel.routing import command_queues
 from messaging.kernel.subscriptions import services as subscribing_services
 from tests.integration.harness import Flow
 from tests.integration.workers import WorkerGroup, lock_brokers
@@ -51,7 +51,7 @@ def purge(app: Any) -> None:
     """Empty every queue of the app's topology, so no earlier run's messages leak in."""
     with app.connection_for_write() as conn:
         channel = conn.channel()
-        queues = [app.amqp.queues[name] for name in sorted(set(COMMAND_QUEUES.values()))]
+        queues = [app.amqp.queues[name] for name in sorted(set(command_queues().values()))]
         queues += [service_queue(s, app.conf.broker_url) for s in subscribing_services()]
         for queue in queues:
             bound = queue(channel)
@@ -132,7 +132,8 @@ def live_broker(
     url = require_broker(broker)
     _stop_every_worker(but=broker)
     if broker == "memory":
-        from messaging.celery_adapter.embedded import embedded_relay, embedded_worker
+        from messaging.celery_adapter.embedded import embedded_worker
+        from messaging.operations.embedded_services import embedded_relay
         from shop.celery import app
 
         # Per test: it starts and stops in a fraction of a second (messaging/celery_adapter/memory_transport.py),

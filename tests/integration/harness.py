@@ -12,7 +12,7 @@ from catalog.models import Customer, Product
 from core.models import MessageLog, OutboxMessage
 from messaging.kernel import subscriptions
 from messaging.kernel.names import Kind
-from messaging.operations.relay import due
+from messaging.kernel.outbound import due
 from orders import review, services
 from orders.models import Order
 

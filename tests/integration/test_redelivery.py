@@ -20,10 +20,10 @@ import redis as redis_py
 from celery import Celery
 
 from core.models import OutboxMessage
-from messaging.celery_adapter.settings import COMMAND_QUEUES
 from messaging.celery_adapter.topology import service_queue_name
 from messaging.celery_adapter.transport import producer_app
 from messaging.kernel import subscriptions
+from messaging.kernel.routing import command_queues
 from messaging.operations.redelivery import redeliver_overdue
 from tests.integration import brokers
 from tests.integration.conftest import purge
@@ -91,6 +91,6 @@ def test_a_lost_command_is_resent_to_its_one_queue_with_its_task_id(quiet_app: C
 
     copies = redeliver_overdue(quiet_app, after=0)
 
-    assert [c.queue for c in copies if c.message_id == str(reserve.pk)] == [COMMAND_QUEUES["inventory.reserve"]]
-    resent = take_ready(quiet_app, COMMAND_QUEUES["inventory.reserve"])
+    assert [c.queue for c in copies if c.message_id == str(reserve.pk)] == [command_queues()["inventory.reserve"]]
+    resent = take_ready(quiet_app, command_queues()["inventory.reserve"])
     assert [m.headers["id"] for m in resent] == [str(reserve.pk)]

@@ -14,7 +14,7 @@ from catalog.models import Customer, Product
 from core.models import DeadLetter, InboxEntry, MessageLog
 from inventory import tasks as inventory_tasks
 from inventory.models import Reservation
-from messaging.kernel import subscriptions
+from messaging.kernel import subscriptions, wiring
 from messaging.kernel.consuming import Result, deliver_command, deliver_event
 from messaging.kernel.envelope import Envelope, ReplyTo
 from messaging.kernel.errors import CommandRejected
@@ -479,7 +479,7 @@ def _lose_the_race(monkeypatch: pytest.MonkeyPatch, service: str, envelope: Enve
             won.append(True)
         real(svc, message_type)
 
-    monkeypatch.setattr(faults, "raise_if_injected", other_delivery_commits)
+    monkeypatch.setattr(wiring, "before_handling", [other_delivery_commits])
 
 
 def test_the_loser_of_a_race_is_a_duplicate(

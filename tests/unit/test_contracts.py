@@ -7,11 +7,11 @@ import uuid
 import pytest
 from pydantic import BaseModel
 
-from messaging.celery_adapter.settings import COMMAND_QUEUES
 from messaging.kernel import contracts
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.errors import InvalidMessage, MessageKindError, UnknownMessageType, UnsupportedVersion
 from messaging.kernel.names import Kind, check_name, is_past_tense
+from messaging.kernel.routing import command_queues
 
 ORDER_ID = str(uuid.uuid4())
 
@@ -110,7 +110,7 @@ def test_every_registered_schema_forbids_extra_fields() -> None:
 
 def test_every_command_has_a_queue_and_every_queue_a_command() -> None:
     commands = {c.name for c in contracts.all_contracts() if c.kind is Kind.COMMAND}
-    assert commands == set(COMMAND_QUEUES)
+    assert commands == set(command_queues())
 
 
 def test_the_architecture_names_are_registered_with_the_right_kind() -> None:

@@ -17,8 +17,8 @@ from django.apps import apps
 from lesson.evidence import coupling, declarations
 from lesson.evidence.imports import app_dependencies, import_graph, imports_in, top_level_imports
 from lesson.evidence.sources import REPO_ROOT, parse, parsed, python_files
-from messaging.celery_adapter.settings import COMMAND_QUEUES
 from messaging.kernel import subscriptions
+from messaging.kernel.routing import command_queues
 
 ROOT = REPO_ROOT
 SUBSCRIBER_APPS = ("inventory", "payments", "analytics", "fraud", "notifications", "readmodel")
@@ -33,7 +33,7 @@ SUBSCRIBER_SERVICES = {
 }
 SERVICE_APPS = ("orders", *SUBSCRIBER_APPS)
 #: Other services' command queues, the names a command-mode producer has to know.
-OTHER_SERVICES_COMMANDS = frozenset(name for name in COMMAND_QUEUES if not name.startswith("orders."))
+OTHER_SERVICES_COMMANDS = frozenset(name for name in command_queues() if not name.startswith("orders."))
 
 
 def files_of(package: str) -> list[Path]:
@@ -76,7 +76,7 @@ def test_only_commanding_names_other_services_commands() -> None:
 
 def test_the_static_consumers_are_the_runtime_handlers() -> None:
     """What the AST says each service handles is what the running registry routes to it."""
-    from messaging.celery_adapter.worker import COMMAND_HANDLERS
+    from messaging.kernel.subscriptions import COMMAND_HANDLERS
 
     handlers = declarations.command_handlers()
     for handler in handlers:  # what a worker imports (Celery's autodiscovery of tasks.py)

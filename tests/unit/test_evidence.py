@@ -16,8 +16,8 @@ from lesson.evidence.imports import import_graph
 from lesson.evidence.model import SourceRef, TableRow
 from lesson.evidence.sources import REPO_ROOT, SourceError, apps
 from lesson.evidence.tables import comparison_tables, source_excerpt
-from messaging.celery_adapter.settings import COMMAND_QUEUES
 from messaging.kernel.names import Kind, is_past_tense
+from messaging.kernel.routing import command_queues
 from orders.models import Order
 
 CONSUMERS = {"inventory", "payments", "fraud", "notifications", "analytics"}
@@ -37,7 +37,7 @@ def test_command_mode_names_each_consumer_in_commanding_only() -> None:
     assert refs["event"] == []
     for ref in refs["command"]:
         assert ref.name in text_of(ref.ref), ref  # the cited lines really contain the name
-        assert COMMAND_QUEUES[ref.name] == ref.name  # and it is the consumer's own queue
+        assert command_queues()[ref.name] == ref.name  # and it is the consumer's own queue
 
 
 def test_the_lines_fraud_costs_each_mode() -> None:

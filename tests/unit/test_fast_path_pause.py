@@ -17,8 +17,8 @@ from django.db import transaction
 from messaging.kernel import outbound as outbound_module
 from messaging.kernel.bus import EventBus
 from messaging.kernel.envelope import Envelope
-from messaging.kernel.outbound import OutboxDispatch
-from messaging.operations.relay import pending
+from messaging.kernel.outbound import OutboxDispatch, pending
+from messaging.operations.relay import Relay
 from tests.fakes import RecordingTransport
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,7 +51,7 @@ def publish_one(outbound: OutboxDispatch) -> None:
 
 def test_one_failed_publish_leaves_the_next_messages_to_the_relay(caplog: pytest.LogCaptureFixture) -> None:
     broker = SwitchableBroker()
-    outbound = OutboxDispatch(broker)
+    outbound = OutboxDispatch(broker, Relay(broker))
     if not outbound.fast_path:
         pytest.skip("SHOP_CHAOS turns the fast path off")
 
@@ -80,7 +80,7 @@ def test_a_database_error_does_not_pause_the_fast_path(monkeypatch: pytest.Monke
     from django.db import OperationalError
 
     broker = SwitchableBroker()
-    outbound = OutboxDispatch(broker)
+    outbound = OutboxDispatch(broker, Relay(broker))
     if not outbound.fast_path:
         pytest.skip("SHOP_CHAOS turns the fast path off")
     claim = outbound.relay.publish_now

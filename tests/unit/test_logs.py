@@ -35,6 +35,7 @@ from core.logs import (
     use_our_format,
 )
 from core.models import DeadLetter
+from messaging.celery_adapter import worker
 from messaging.kernel.consuming import deliver_event
 from messaging.kernel.retry import DEFAULT_RETRY
 from messaging.operations import faults
@@ -142,13 +143,10 @@ class FakeMessage:
 def test_an_unexpected_error_around_a_delivery_is_logged_with_the_message_ids(
     records: Records, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from messaging.celery_adapter import worker
-    from messaging.kernel import consuming
-
     def broken(service: str, raw: object, *, queue: str) -> None:
         raise KeyError("the core broke")
 
-    monkeypatch.setattr(consuming, "deliver_event", broken)
+    monkeypatch.setattr(worker, "deliver_event", broken)  # the worker's name for it
     body = {"id": "m-1", "type": "order.placed", "correlation_id": "order-1", "causation_id": "cause-1"}
     message = FakeMessage()
 

@@ -18,9 +18,9 @@ from kombu import Queue
 
 from core.models import OutboxMessage
 from messaging import bootstrap
-from messaging.celery_adapter.settings import COMMAND_QUEUES
 from messaging.celery_adapter.topology import service_queue_name
 from messaging.kernel import subscriptions
+from messaging.kernel.routing import command_queues
 from messaging.operations.redelivery import redeliver_overdue
 from orders.models import Order
 from tests.lost_messages import handled_by, place_and_lose, take_ready
@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.db_engine]
 def app() -> Iterator[Celery]:
     from shop.celery import app
 
-    queues = [service_queue_name(s) for s in subscriptions.services()] + sorted(set(COMMAND_QUEUES.values()))
+    queues = [service_queue_name(s) for s in subscriptions.services()] + sorted(set(command_queues().values()))
     purge(app, queues)
     yield app
     purge(app, queues)
@@ -104,7 +104,7 @@ def test_a_lost_command_is_resent_to_its_one_queue_with_its_task_id(app: Celery,
     copies = redeliver_overdue(app, after=0)
 
     assert [(c.name, c.queue) for c in copies if c.message_id == str(reserve.pk)] == [
-        ("inventory.reserve", COMMAND_QUEUES["inventory.reserve"])
+        ("inventory.reserve", command_queues()["inventory.reserve"])
     ]
-    resent = take_ready(app, COMMAND_QUEUES["inventory.reserve"])
+    resent = take_ready(app, command_queues()["inventory.reserve"])
     assert [m.headers["id"] for m in resent] == [str(reserve.pk)]

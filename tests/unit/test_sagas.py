@@ -21,8 +21,7 @@ from core.models import OutboxMessage
 from messaging.bootstrap import bus
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.names import Kind
-from messaging.kernel.outbound import OutboxDispatch
-from messaging.operations.relay import pending, timers
+from messaging.kernel.outbound import OutboxDispatch, pending, timers
 from orders import review, saga, services
 from orders.deadlines import TIMER
 from orders.models import FlowMode, Order, Saga

@@ -28,11 +28,11 @@ from lesson.evidence.sources import REPO_ROOT
 from lesson.evidence.tables import comparison_tables
 from lesson.walkthrough.scenarios import Run, Scenario, play, settle
 from messaging import bootstrap
-from messaging.celery_adapter.settings import COMMAND_QUEUES
 from messaging.kernel import contracts, subscriptions
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.errors import MessageKindError, NamingError
 from messaging.kernel.names import Kind, check_name, is_past_tense
+from messaging.kernel.routing import command_queues
 from messaging.operations import faults
 from orders import replay, services
 from orders.models import FailedCommand, Order
@@ -104,7 +104,7 @@ def agrees(slug: str) -> TableRow:
 def test_message_meaning(live_worker: None) -> None:
     orders = {mode: place(mode) for mode in MODES}
     commands, events = sent_by(orders["command"]), sent_by(orders["event"])
-    assert commands and all(m.kind == "command" and m.route == f"queue {COMMAND_QUEUES[m.name]}" for m in commands)
+    assert commands and all(m.kind == "command" and m.route == f"queue {command_queues()[m.name]}" for m in commands)
     assert events and all(m.kind == "event" and m.route == "exchange events" for m in events)
     # "Do this thing": each command is an instruction to one named consumer ...
     assert all(len(handlers_of(m)) == 1 for m in commands)
@@ -247,7 +247,7 @@ def test_architecture(live_worker: None) -> None:
     orders = {mode: place(mode) for mode in MODES}
     for message in sent_by(orders["command"]):  # point to point: one queue, one consumer
         [handler] = handlers_of(message)
-        assert handler.route == COMMAND_QUEUES[message.name]
+        assert handler.route == command_queues()[message.name]
     [placed] = [m for m in sent_by(orders["event"]) if m.name == "order.placed"]
     deliveries = handlers_of(placed)  # broadcast: one message, a copy on each subscriber's queue
     assert len(deliveries) >= 3

@@ -30,10 +30,10 @@ from lesson.walkthrough.scenarios import Run, Scenario, settle
 from messaging import bootstrap
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.names import Kind
-from messaging.kernel.outbound import OutboxDispatch
+from messaging.kernel.outbound import OutboxDispatch, due
 from messaging.kernel.transient import Backoff, is_transient
 from messaging.operations import faults
-from messaging.operations.relay import due
+from messaging.operations.relay import Relay
 from orders import services
 from orders.models import Order
 from tests.fakes import RecordingTransport
@@ -177,7 +177,8 @@ class DatabaseGoneRelay:
 
 
 def test_the_fast_path_never_raises_after_the_commit() -> None:
-    outbound = OutboxDispatch(RecordingTransport())
+    transport = RecordingTransport()
+    outbound = OutboxDispatch(transport, Relay(transport))
     outbound.relay = DatabaseGoneRelay()  # type: ignore[assignment]
     envelope = Envelope(kind=Kind.EVENT, type="order.cancelled", correlation_id="x", producer="orders", data={})
 

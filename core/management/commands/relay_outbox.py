@@ -26,10 +26,9 @@ from django.db import close_old_connections
 
 from core.logs import remembered_context
 from messaging.bootstrap import bus
-from messaging.kernel.outbound import OutboxDispatch
+from messaging.kernel.outbound import OutboxDispatch, pending
 from messaging.kernel.transient import Backoff, is_transient, reset_connections
 from messaging.operations.redelivery import redeliver_overdue
-from messaging.operations.relay import pending
 
 logger = logging.getLogger("shop.relay")
 

@@ -1,0 +1,76 @@
+"""What the composition root plugs into the kernel: the buses in use, and three hooks.
+
+The kernel names no transport, no Celery app and no operations code. ``messaging/bootstrap.py``
+(called by ``shop/celery.py``) builds the buses on a transport and installs them here, with:
+
+- ``before_handling``: runs before each handler (the fault tier's injected failures);
+- ``after_dead_letter``: runs once a dead letter is committed (RabbitMQ's copy to the
+  ``dead-letters`` exchange);
+- ``on_command_handler``: runs for each command handler registered (Celery makes it a task).
+
+Tests swap the buses with ``bootstrap.configure(transport=...)`` instead of patching modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from messaging.kernel.bus import CommandBus, EventBus
+from messaging.kernel.outbound import Outbound
+
+if TYPE_CHECKING:
+    from messaging.kernel.subscriptions import CommandRegistration
+
+
+@dataclass(frozen=True)
+class Bus:
+    commands: CommandBus
+    events: EventBus
+    outbound: Outbound
+
+
+_bus: Bus | None = None
+_default: Callable[[], Bus] | None = None
+
+#: ``hook(service, message_type)`` before each handler runs; may raise to fail the attempt.
+before_handling: list[Callable[[str, str], None]] = []
+#: ``hook(dead_letter)`` after a dead letter's row is committed; must not raise.
+after_dead_letter: list[Callable[[Any], None]] = []
+_command_hooks: list[Callable[[CommandRegistration], None]] = []
+_commands: list[CommandRegistration] = []
+
+
+def bus() -> Bus:
+    """The buses in use; built by the installed default the first time they are asked for."""
+    global _bus
+    if _bus is None:
+        if _default is None:
+            raise RuntimeError("no buses installed: messaging.bootstrap.install() (shop/celery.py) wires them")
+        _bus = _default()
+    return _bus
+
+
+def use(new: Bus) -> Bus:
+    global _bus
+    _bus = new
+    return new
+
+
+def install_default(factory: Callable[[], Bus]) -> None:
+    global _default
+    _default = factory
+
+
+def on_command_handler(hook: Callable[[CommandRegistration], None]) -> None:
+    """Call ``hook`` for every command handler, those registered already and those to come."""
+    _command_hooks.append(hook)
+    for registration in list(_commands):
+        hook(registration)
+
+
+def command_handler_registered(registration: CommandRegistration) -> None:
+    _commands.append(registration)
+    for hook in list(_command_hooks):
+        hook(registration)
