@@ -20,7 +20,8 @@ from django.test import Client
 
 from orders import replay, review
 from orders.models import Order, Saga
-from orders.services import advance_saga, confirm_order
+from orders.services import confirm_order
+from orders.tasks import advance_saga
 from shop.contracts.replies import CommandOutcome
 from shop.messaging.envelope import Envelope
 from shop.messaging.names import Kind
@@ -41,7 +42,7 @@ def secured(order_id: str, capture: CaptureCallbacks) -> Order:
         for command in ("inventory.reserve", "payment.authorize"):
             outcome = CommandOutcome(command=command, command_id=uuid.uuid4(), ok=True, request={"order_id": order_id})
             with capture(execute=True):
-                advance_saga(uuid.UUID(order_id), outcome, cause=_cause(order_id, "orders.advance_saga", Kind.COMMAND))
+                advance_saga(_cause(order_id, "orders.advance_saga", Kind.COMMAND), outcome)
         return Order.objects.get(pk=order_id)
     with capture(execute=True):
         return confirm_order(uuid.UUID(order_id), cause=_cause(order_id, "payment.authorized", Kind.EVENT))

@@ -7,7 +7,6 @@ brokers, with real workers, is tests/integration/test_saga_scenarios.py.
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -16,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Customer, Product
-from orders import review, saga, services
+from orders import review, saga, services, tasks
 from orders.deadlines import TIMER
 from orders.models import FlowMode, Order, Saga
 from shop.contracts.replies import CommandOutcome
@@ -50,7 +49,7 @@ def reply(recorded: RecordingTransport, command: str, *, ok: bool = True, error:
         command=command, command_id=sent.id, ok=ok, result={}, error=error, request=dict(sent.data)
     )
     envelope = sent.caused(kind=Kind.COMMAND, type=saga.REPLY, data=outcome.model_dump(mode="json"), producer="x")
-    return services.advance_saga(uuid.UUID(sent.data["order_id"]), outcome, cause=envelope)
+    return tasks.advance_saga(envelope, outcome)["saga"]
 
 
 def sent_after(recorded: RecordingTransport, mark: int) -> list[str]:
