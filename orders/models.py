@@ -127,8 +127,8 @@ class Saga(models.Model):
     """Command mode's orchestrator state: one row per order, advanced by each command's reply.
 
     The plan (which steps, in which order, and what undoes each) is the table
-    ``orders.saga.FULFILMENT``; this row only records where an order is in it. It lives in the
-    database, not in a worker's memory, so a saga survives any worker restart: whichever worker
+    ``orders.flows.commanding.FULFILMENT``; this row only records where an order is in it. It lives
+    in the database, not in a worker's memory, so a saga survives any worker restart: whichever worker
     handles the next reply loads it, advances it and saves it in the same transaction as the
     inbox entry for that reply. Event mode has no such row: nobody holds that flow, and the
     admin reconstructs it from the messages' correlation id.

@@ -1,10 +1,19 @@
-"""Order use cases. Each writes the order in one transaction and hands the mode's messages to
-the outbound seam, which sends them only after commit.
+"""Order use cases, the same in both modes. Each writes the order in one transaction and hands the
+mode's messages to the outbound seam, which sends them only after commit.
 
 Every change to an order is a lifecycle event (orders/lifecycle.py): the service checks the
 transition, applies the event to the row (both modes), and tells the mode's flow, which in
 event mode also appends it to the order's stream. The mode is read once per change
-(``flow_for(order.mode)``); below that line nothing branches on it.
+(``flow_for(order.mode)``), and only for a hook both flows implement (``OrderFlow``); below that
+line nothing branches on it.
+
+Why this module knows no mode: it is what both modes' reactions end in. Event mode's handlers
+(orders/handlers.py) and command mode's reply task (orders/tasks.py, once the saga has walked its
+plan) call the same ``confirm_order`` and ``reject_order``. Command mode's saga (the plan, the
+replies, the compensation) is orders/flows/commanding.py and orders/saga.py alone; this module
+imports neither. Nor do they import it: the flows package asked here (orders/flows/__init__.py)
+imports both flows, so a flow importing this module would close an import cycle. That is why
+the reply task, not commanding, hands the saga's verdict to this module.
 """
 
 from __future__ import annotations
@@ -25,9 +34,8 @@ from catalog.models import Customer
 from catalog.selectors import products_by_id
 from contracts import cards
 from contracts.fraud import risk_verdict_required
-from contracts.replies import CommandOutcome
 from messaging.kernel.envelope import Envelope
-from orders import deadlines, lifecycle, saga
+from orders import deadlines, lifecycle
 from orders.errors import InvalidTransition, OrderError
 from orders.flows import flow_for
 from orders.flows.payloads import order_ref, priced_lines
@@ -228,20 +236,6 @@ def expire_order(order_id: uuid.UUID, *, cause: Envelope) -> Order:
         if waiting and order.status != Order.Status.CANCELLED:
             _expire(order, cause)
     return order
-
-
-def advance_saga(order_id: uuid.UUID, outcome: CommandOutcome, *, cause: Envelope) -> str:
-    """Command mode: one step's reply reached the orchestrator (orders/saga.py)."""
-    from orders.flows.commanding import FULFILMENT
-
-    with transaction.atomic():
-        order = _locked(order_id)
-        after, detail = saga.advance(order, outcome, FULFILMENT, cause=cause)
-        if after is saga.Next.FAILED:
-            _reject(order, detail, cause)
-        elif after is saga.Next.CONFIRM:
-            _secured(order, cause)
-    return detail
 
 
 def awaiting_review(order: Order) -> bool:

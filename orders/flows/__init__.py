@@ -5,6 +5,15 @@
 
 Each function receives the lifecycle event's ``data`` that the service has just applied to the
 order row; event mode records and publishes exactly that, command mode uses what it needs.
+
+``OrderFlow`` is only what both flows share: the hooks mode-neutral code (orders/services.py,
+orders/review.py) calls through ``flow_for(order.mode)``, each implemented by both modules. What
+one mode alone needs stays out of it and is called by name: command mode's saga (its plan
+``FULFILMENT`` and ``advance_saga``, which the reply task in orders/tasks.py calls directly),
+event mode's stream append. Nothing the mode-neutral code calls is missing from either flow.
+
+This package imports both flows, and orders/services.py imports this package: so neither flow
+imports services (that would be an import cycle).
 """
 
 from __future__ import annotations
@@ -19,6 +28,9 @@ Data = dict[str, Any]
 
 
 class OrderFlow(Protocol):
+    """The order's lifecycle, as each mode announces it (command mode's ``progressed`` sends
+    nothing: it keeps no history, but the hook is where event mode records one)."""
+
     def placed(self, order: Order, *, data: Data) -> None: ...
     def confirmed(self, order: Order, *, data: Data, cause: Envelope | None) -> None: ...
     def cancelled(self, order: Order, *, data: Data, cause: Envelope | None) -> None: ...

@@ -4,21 +4,33 @@ Every consumer is named in this file, with the queue its command goes to
 (CELERY_TASK_ROUTES), and every failure it must hear about. Adding a consumer means editing
 this file: that is the coupling the lesson describes, kept in plain sight on purpose.
 
-The fulfilment is a saga orchestrated from here: ``FULFILMENT`` is the whole plan, in order,
-with the command that undoes each step; orders/saga.py walks it. Each command carries a return
-address (``orders.advance_saga``): the outcome comes back to orders, which sends the next step
-or, on a failure, the undo of every step that took effect. Adding a step is one row here.
+The fulfilment is a saga orchestrated from here, and only from here: ``FULFILMENT`` is the whole
+plan, in order, with the command that undoes each step; orders/saga.py walks it. Each command
+carries a return address (``orders.advance_saga``): the outcome comes back to ``advance_saga``
+below, which sends the next step, or reports that the plan failed or secured the stock and the
+payment. The reply task (orders/tasks.py) then hands that verdict to the mode-neutral
+``reject_order`` / ``confirm_order`` (orders/services.py), which call this flow's hooks back:
+``rejected`` compensates, ``awaiting_review`` parks the saga at its review step, ``confirmed``
+completes it. Adding a step is one row here.
+
+This module does not import orders/services.py: the flows package, which services asks for the
+mode's hooks, imports this module, so the import would close a cycle.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from django.db import transaction
+
+from contracts.replies import CommandOutcome
 from messaging.bootstrap import bus
 from messaging.kernel.envelope import Envelope
 from orders import saga
 from orders.flows.payloads import order_ref, priced_lines, stock_lines
 from orders.models import Order, Saga
+from orders.rows import locked
 
 PRODUCER = "orders"
 
@@ -67,6 +79,19 @@ def placed(order: Order, *, data: dict[str, Any]) -> None:
         on_success="orders.review_risk",
         on_failure="orders.note_failure",
     )
+
+
+def advance_saga(order_id: uuid.UUID, outcome: CommandOutcome, *, cause: Envelope) -> tuple[saga.Next, str]:
+    """One step's reply came back: walk ``FULFILMENT`` one row (orders/saga.py ``advance``).
+
+    Locks the order for the caller's transaction. ``Next.WAIT``: the next step was sent, or the
+    reply was late and only noted. ``Next.FAILED``: the order must be rejected, and
+    ``Next.CONFIRM``: it is secured; the caller does either with the mode-neutral write, whose
+    hooks below compensate (``rejected``) or finish (``awaiting_review``, ``confirmed``) the saga.
+    """
+    with transaction.atomic():
+        order = locked(order_id)
+        return saga.advance(order, outcome, FULFILMENT, cause=cause)
 
 
 def confirmed(order: Order, *, data: dict[str, Any], cause: Envelope | None) -> None:

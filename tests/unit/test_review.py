@@ -23,7 +23,8 @@ from messaging.kernel.envelope import Envelope
 from messaging.kernel.names import Kind
 from orders import replay, review
 from orders.models import Order, Saga
-from orders.services import advance_saga, confirm_order
+from orders.services import confirm_order
+from orders.tasks import advance_saga
 from tests.fakes import RecordingTransport
 from tests.unit.test_api import CaptureCallbacks, only_error, place, post
 
@@ -41,7 +42,7 @@ def secured(order_id: str, capture: CaptureCallbacks) -> Order:
         for command in ("inventory.reserve", "payment.authorize"):
             outcome = CommandOutcome(command=command, command_id=uuid.uuid4(), ok=True, request={"order_id": order_id})
             with capture(execute=True):
-                advance_saga(uuid.UUID(order_id), outcome, cause=_cause(order_id, "orders.advance_saga", Kind.COMMAND))
+                advance_saga(_cause(order_id, "orders.advance_saga", Kind.COMMAND), outcome)
         return Order.objects.get(pk=order_id)
     with capture(execute=True):
         return confirm_order(uuid.UUID(order_id), cause=_cause(order_id, "payment.authorized", Kind.EVENT))

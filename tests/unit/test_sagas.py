@@ -7,7 +7,6 @@ brokers, with real workers, is tests/integration/test_saga_scenarios.py.
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -22,7 +21,7 @@ from messaging.bootstrap import bus
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.names import Kind
 from messaging.kernel.outbound import OutboxDispatch, pending, timers
-from orders import review, saga, services
+from orders import review, saga, services, tasks
 from orders.deadlines import TIMER
 from orders.models import FlowMode, Order, Saga
 from tests.fakes import RecordingTransport
@@ -49,7 +48,7 @@ def reply(recorded: RecordingTransport, command: str, *, ok: bool = True, error:
         command=command, command_id=sent.id, ok=ok, result={}, error=error, request=dict(sent.data)
     )
     envelope = sent.caused(kind=Kind.COMMAND, type=saga.REPLY, data=outcome.model_dump(mode="json"), producer="x")
-    return services.advance_saga(uuid.UUID(sent.data["order_id"]), outcome, cause=envelope)
+    return tasks.advance_saga(envelope, outcome)["saga"]
 
 
 def sent_after(recorded: RecordingTransport, mark: int) -> list[str]:
