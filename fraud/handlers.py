@@ -9,9 +9,9 @@ from __future__ import annotations
 import contracts.fraud  # noqa: F401  (registers order.flagged and order.cleared, published below)
 from contracts.orders import OrderPlaced
 from fraud import services
-from messaging.bootstrap import bus
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.subscriptions import Subscriber
+from messaging.kernel.wiring import bus
 
 SERVICE = "fraud"
 fraud = Subscriber(SERVICE)

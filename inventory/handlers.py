@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from contracts.orders import OrderCancelled, OrderPlaced
 from inventory import services
-from messaging.bootstrap import bus
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.subscriptions import Subscriber
+from messaging.kernel.wiring import bus
 
 SERVICE = "inventory"
 inventory = Subscriber(SERVICE)

@@ -20,6 +20,7 @@ from django.db.models import Count
 
 from core.models import DeadLetter, EventRecord, MessageLog
 from lesson.evidence.model import TableRow
+from lesson.evidence.tables import comparison_tables as measured
 from lesson.walkthrough.summary import PRODUCER
 from messaging.celery_adapter.settings import FLOW_MODES
 from orders.models import FlowMode, Order
@@ -99,8 +100,6 @@ LESSON_TABLES = {
 
 def comparison_tables() -> list[LessonTable]:
     """The lesson's two tables, every cell as the evidence package measured it (shop/evidence)."""
-    from lesson.evidence.tables import comparison_tables as measured  # imported when the index asks
-
     rows = measured()
     return [
         LessonTable(number, title, columns, tuple(row for row in rows if row.table == number))

@@ -16,11 +16,11 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from messaging.bootstrap import bus
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.outbound import cancel_timers
-from orders.flows.payloads import order_ref
+from messaging.kernel.wiring import bus
 from orders.models import Order
+from orders.payloads import order_ref
 
 TIMER = "orders.enforce_deadline"
 

@@ -22,8 +22,8 @@ from django.utils import timezone
 from messaging.kernel.envelope import Envelope
 from orders import deadlines, lifecycle
 from orders.flows import flow_for
-from orders.flows.payloads import order_ref
 from orders.models import Order
+from orders.payloads import order_ref
 from orders.rows import apply_event, locked, row_state
 from orders.services import cancellation, confirm_if_secured
 

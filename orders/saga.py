@@ -21,10 +21,10 @@ from typing import Any
 from django.utils import timezone
 
 from contracts.replies import CommandOutcome
-from messaging.bootstrap import bus
 from messaging.kernel.envelope import Envelope
-from orders.flows.payloads import order_ref
+from messaging.kernel.wiring import bus
 from orders.models import Order, Saga
+from orders.payloads import order_ref
 
 PRODUCER = "orders"
 #: The step a saga waits at when its remote steps are done but the order is held or not judged

@@ -38,8 +38,8 @@ from messaging.kernel.envelope import Envelope
 from orders import deadlines, lifecycle
 from orders.errors import InvalidTransition, OrderError
 from orders.flows import flow_for
-from orders.flows.payloads import order_ref, priced_lines
 from orders.models import FailedCommand, FlowMode, IdempotencyKey, Order, OrderLine
+from orders.payloads import order_ref, priced_lines
 from orders.rows import apply_event as _apply
 from orders.rows import locked as _locked
 

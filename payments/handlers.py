@@ -7,9 +7,9 @@ import uuid
 import contracts.payments  # noqa: F401  (registers the payment.* events published below)
 from contracts.inventory import StockReserved
 from contracts.orders import OrderCancelled, OrderPlaced
-from messaging.bootstrap import bus
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.subscriptions import Subscriber
+from messaging.kernel.wiring import bus
 from payments import services
 from payments.models import Authorization
 

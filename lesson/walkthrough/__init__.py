@@ -18,6 +18,7 @@ from lesson.walkthrough import render
 from lesson.walkthrough.chapters import CHAPTERS, Chapter, get
 from lesson.walkthrough.context import Context, WalkthroughError, catalog_reset_refusal, display_url, may_reset_catalog
 from messaging.celery_adapter.settings import broker_scheme
+from shop.celery import app
 
 MODES = {"command": ("command",), "event": ("event",), "both": ("command", "event")}
 BROKER_SCHEMES = {"memory", "redis", "rediss", "amqp", "amqps", "pyamqp"}
@@ -107,8 +108,6 @@ def _announce(ctx: Context) -> None:
 
 
 def _workers_answer(timeout: float = 1.0) -> bool:
-    from shop.celery import app
-
     try:
         return bool(app.control.ping(timeout=timeout))
     except Exception:  # noqa: BLE001 - a ping is advice only; settling reports the real problem

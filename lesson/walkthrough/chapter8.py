@@ -29,6 +29,7 @@ from lesson.evidence.tables import source_excerpt
 from lesson.walkthrough import render
 from lesson.walkthrough.context import Context
 from lesson.walkthrough.scenarios import Run, Scenario, require_progress, settle
+from messaging.operations.embedded_services import embedded_relay
 from notifications.models import SentEmail
 from orders.deadlines import TIMER
 from orders.models import Order, Saga
@@ -149,8 +150,6 @@ def _staged(ctx: Context, scenario: SagaScenario) -> Iterator[None]:
                 override_settings(SHOP_SAGA_TIMEOUT=DEADLINE_S, SHOP_PAYMENT_SLOW_SECONDS=SLOW_ISSUER_S)
             )
             if ctx.embedded:
-                from messaging.operations.embedded_services import embedded_relay
-
                 stack.enter_context(embedded_relay(every=0.1))
         yield
 

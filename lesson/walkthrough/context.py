@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from kombu.utils.url import maybe_sanitize_url
 from rich.console import Console
 
+from catalog.services import seed_catalog
+from messaging.celery_adapter.embedded import embedded_worker
+from shop.celery import app
+
 
 def display_url(url: str) -> str:
     """A broker URL fit to print: any password masked."""
@@ -66,7 +70,6 @@ class Context:
         """
         if not may_reset_catalog(embedded=self.embedded, reset_requested=self.reset_requested):
             raise WalkthroughError(catalog_reset_refusal(self.broker_url))
-        from catalog.services import seed_catalog
 
         seed_catalog(reset=True)
 
@@ -85,8 +88,6 @@ class Context:
         if not self.embedded:
             yield
             return
-        from messaging.celery_adapter.embedded import embedded_worker
-        from shop.celery import app
 
         with _quiet(), embedded_worker(app):
             yield

@@ -33,6 +33,7 @@ from messaging.celery_adapter.transport import CeleryTransport
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.outbound import OutboxDispatch, Transport
 from orders.models import Order
+from shop.celery import app
 
 #: The three ways a message can leave (messaging/kernel/outbound.py DISPATCHERS), as the lesson names them.
 WAYS = {
@@ -103,8 +104,6 @@ def _refusals_hidden() -> Iterator[None]:
 def place_during_outage(mode: str, way: str, scenario: Scenario, *, orders: int) -> WayResult:
     """With the (simulated) broker down, place ``orders`` orders sending one way, and count what
     the caller was told, what was kept, and what waits in the outbox. ``recover`` does the rest."""
-    from shop.celery import app
-
     result = WayResult(mode, way, attempted=orders)
     transport = OutageTransport(CeleryTransport(app))
     bootstrap.configure(transport=transport, dispatch=way)

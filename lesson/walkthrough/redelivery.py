@@ -14,6 +14,7 @@ from messaging.celery_adapter.transport import CeleryTransport
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.names import Kind
 from messaging.kernel.subscriptions import COMMAND_HANDLERS, table
+from shop.celery import app
 
 
 @dataclass
@@ -34,8 +35,6 @@ class Redelivery:
 def redeliver(order_id: uuid.UUID, name: str, *, sku: str, timeout: float) -> Redelivery | None:
     """Publish the order's message ``name`` again, same id, straight to the broker (as a
     redelivery, not a new send), and wait until every consumer it was for has seen the copy."""
-    from shop.celery import app
-
     sent = MessageLog.objects.filter(correlation_id=str(order_id), name=name, status=MessageLog.Status.SENT).first()
     row = OutboxMessage.objects.filter(pk=sent.message_id).first() if sent else None
     if row is None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from lesson.walkthrough.scenarios import Run
+from notifications.models import SentEmail
 
 #: The service whose coupling the lesson is about: the order service, the producer.
 PRODUCER = "orders"
@@ -57,7 +58,5 @@ def metrics_delta(before: Mapping[str, Decimal], after: Mapping[str, Decimal]) -
 
 
 def email_counts(order_ids: Sequence[object]) -> dict[str, int]:
-    from notifications.models import SentEmail
-
     templates = SentEmail.objects.filter(order_id__in=list(order_ids)).values_list("template", flat=True)
     return dict(sorted(Counter(templates).items()))

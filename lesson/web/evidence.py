@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from django.urls import reverse
 
 from lesson.evidence.model import Cell, SourceRef, TableRow
+from lesson.evidence.tables import comparison_tables as compute
 
 #: The lesson's tables: number -> (title, left column, right column).
 TABLES = {
@@ -62,9 +63,6 @@ def source_url(ref: SourceRef) -> str:
 def comparison_tables() -> list[Table]:
     """Both tables, in the lesson's order. A row with a table number the lesson does not have is
     shown under its own heading rather than dropped."""
-    # Imported when used: if measuring cannot even be imported, the page still places orders.
-    from lesson.evidence.tables import comparison_tables as compute
-
     rows = compute()
     numbers = sorted({*TABLES, *(row.table for row in rows)})
     tables = []

@@ -15,6 +15,8 @@ from typing import Any
 from django.conf import settings
 
 from lesson.evidence.model import SourceRef
+from lesson.evidence.sources import SourceError
+from lesson.evidence.tables import source_excerpt
 
 #: What a piece of evidence can point at: code, templates and docs (what lesson.evidence shows).
 SOURCE_SUFFIXES = frozenset({".py", ".html", ".txt", ".md"})
@@ -95,9 +97,6 @@ def excerpt(path: str, line: int, end_line: int, why: str = "", *, root: Path | 
         raise RefusedPath("end_line", "end_line must not be before line")
     if end_line - line >= MAX_SPAN:
         raise RefusedPath("end_line", f"at most {MAX_SPAN} lines at a time")
-    # Imported when used, like the tables (lesson.web.evidence).
-    from lesson.evidence.sources import SourceError
-    from lesson.evidence.tables import source_excerpt
 
     ref = SourceRef(path=path, line=line, end_line=end_line, why=why)
     try:

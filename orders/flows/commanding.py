@@ -25,11 +25,11 @@ from typing import Any
 from django.db import transaction
 
 from contracts.replies import CommandOutcome
-from messaging.bootstrap import bus
 from messaging.kernel.envelope import Envelope
+from messaging.kernel.wiring import bus
 from orders import saga
-from orders.flows.payloads import order_ref, priced_lines, stock_lines
 from orders.models import Order, Saga
+from orders.payloads import order_ref, priced_lines, stock_lines
 from orders.rows import locked
 
 PRODUCER = "orders"

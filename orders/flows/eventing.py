@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from core.eventstore import store
-from messaging.bootstrap import bus
 from messaging.kernel.envelope import Envelope
+from messaging.kernel.wiring import bus
 from orders.models import Order
 
 PRODUCER = "orders"

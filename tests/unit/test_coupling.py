@@ -183,3 +183,26 @@ def test_no_one_else_registers_a_subscriber() -> None:
                     creating.add(str(path.relative_to(ROOT)))
     assert creating == {f"{service}/handlers.py" for service in (*SUBSCRIBER_APPS, "orders")}
     assert {s.ref.path for s in declarations.subscribers()} == creating
+
+
+def test_a_command_is_named_by_its_contract_its_producer_and_its_consumer_only() -> None:
+    """Across the whole product (the lesson aside: it names everything to teach it), a command's
+    name appears in its contract (contracts/), its consumer's app and the orders app that sends
+    it, and nowhere else: no list in the messaging core has to learn about a new consumer."""
+    product = [p for p in sorted(ROOT.glob("*/__init__.py")) if p.parent.name not in {"tests", "bench", "lesson"}]
+    for config in apps.get_app_configs():  # what a worker imports (Celery's autodiscovery of tasks.py)
+        if (Path(config.path) / "tasks.py").exists():
+            importlib.import_module(f"{config.name}.tasks")
+    handlers = subscriptions.COMMAND_HANDLERS
+    assert set(handlers) == set(command_queues()), "every command has its handler registered"
+    named: dict[str, set[str]] = {}
+    for init in product:
+        for path in python_files(ROOT, init.parent.name):
+            if "migrations" in path.parts:
+                continue  # history: a data migration rewrites stored messages by name
+            for name in string_constants(path) & set(handlers):
+                named.setdefault(name, set()).add(init.parent.name)
+    assert set(named) == set(handlers), "the scan finds every command somewhere"
+    for name, packages in sorted(named.items()):
+        allowed = {"contracts", "orders", handlers[name]}  # a command's service is its app's name
+        assert packages <= allowed, f"{name!r} is named in {sorted(packages - allowed)} as well"

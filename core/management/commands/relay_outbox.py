@@ -26,6 +26,7 @@ from django.db import close_old_connections
 
 from core.logs import remembered_context
 from messaging.bootstrap import bus
+from messaging.celery_adapter import current
 from messaging.kernel.outbound import OutboxDispatch, pending
 from messaging.kernel.transient import Backoff, is_transient, reset_connections
 from messaging.operations.redelivery import redeliver_overdue
@@ -89,10 +90,8 @@ class Command(BaseCommand):
         self.stdout.write("relay_outbox: stopped")
 
     def _redeliver(self) -> None:
-        from shop.celery import app
-
         try:
-            copies = redeliver_overdue(app)
+            copies = redeliver_overdue(current.app())
         except Exception as exc:  # noqa: BLE001 - the broker may be down; the next check tries again
             logger.warning("relay_outbox: redelivery check failed: %s: %s", type(exc).__name__, exc)
             return
