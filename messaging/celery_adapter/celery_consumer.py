@@ -12,7 +12,9 @@ One more check runs before Celery's: a task message whose body is not ``[args, k
 or a command task not called with exactly one argument (the envelope), would otherwise fail in
 the pool process or in the consumer itself, outside our task, and never be dead-lettered.
 
-Wired with the ``worker_consumer`` setting (``CELERY_WORKER_CONSUMER``).
+Wired with the ``worker_consumer`` setting (``CELERY_WORKER_CONSUMER``). The consumer's hooks
+overridden here and the attributes read (``create_task_handler``, ``strategies``, the ``on_*``
+handlers) are undocumented: they are named in ``messaging/celery_adapter/internals.py``.
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ from collections.abc import Callable
 from typing import Any
 
 from celery.exceptions import InvalidTaskError
-from celery.worker.consumer import Consumer as CeleryConsumer
 from django.db import close_old_connections
 from kombu import Message
 from vine import promise as vine_promise
 
 from core.logs import message_context
+from messaging.celery_adapter.internals import CeleryConsumer
 from messaging.kernel.consuming import dead_letter
 from messaging.kernel.routing import command_queues
 from messaging.kernel.subscriptions import COMMAND_HANDLERS

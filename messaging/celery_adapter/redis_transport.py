@@ -7,6 +7,9 @@ the first ack deletes the other service's record (a crash then loses its copy), 
 re-routes through the exchange into *every* bound queue. Giving each copy its own tag and a
 direct route to its own queue makes each service's copy acknowledged and restored on its own:
 at-least-once per service, as on RabbitMQ. Everything else is kombu's code.
+
+The kombu internals used here (the channel's ``_lookup``, ``_put`` and ``_connparams``, ...) are
+named in ``messaging/celery_adapter/internals.py``, and checked by tests/unit/test_internals.py.
 """
 
 from __future__ import annotations
@@ -16,14 +19,20 @@ import uuid
 from typing import Any
 
 import redis as redis_py
-from kombu.transport import redis
-from kombu.transport.virtual.exchange import TopicExchange
+
+from messaging.celery_adapter.internals import (
+    RedisChannel,
+    RedisTransport,
+    TopicExchange,
+    bound_queues,
+    put_message,
+)
 
 
 class CopyPerQueueTopicExchange(TopicExchange):
     def deliver(self, message: dict[str, Any], exchange: str, routing_key: str, **kwargs: Any) -> None:
         channel = self.channel  # type: ignore[attr-defined]  # set by ExchangeType.__init__, untyped
-        for queue in channel._lookup(exchange, routing_key):
+        for queue in bound_queues(channel, exchange, routing_key):
             if not queue or queue == channel.deadletter_queue:
                 continue
             own = copy.deepcopy(message)
@@ -32,11 +41,11 @@ class CopyPerQueueTopicExchange(TopicExchange):
             # Restores go straight back to this queue only (anonymous exchange, queue as key),
             # while the original routing key stays readable for logs.
             props["delivery_info"] = {"exchange": "", "routing_key": queue, "original_routing_key": routing_key}
-            channel._put(queue, own, **kwargs)
+            put_message(channel, queue, own, **kwargs)
 
 
-class Channel(redis.Channel):
-    exchange_types = {**redis.Channel.exchange_types, "topic": CopyPerQueueTopicExchange}
+class Channel(RedisChannel):
+    exchange_types = {**RedisChannel.exchange_types, "topic": CopyPerQueueTopicExchange}
 
     def _connparams(self, asynchronous: bool = False) -> Any:
         """Fail like a lost connection, not with AttributeError, once the connection is closed.
@@ -54,5 +63,5 @@ class Channel(redis.Channel):
         return super()._connparams(asynchronous=asynchronous)  # type: ignore[misc]  # untyped in the stubs
 
 
-class Transport(redis.Transport):
+class Transport(RedisTransport):
     Channel = Channel

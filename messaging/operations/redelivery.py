@@ -168,7 +168,8 @@ def _ready_in(channel: Any, queue: str, *, amqp: bool) -> int:
     """Messages ready in ``queue``. kombu's Redis (and memory) transport has no queue objects: a
     drained queue is a missing key, so a passive declare of an empty queue fails there. A plain
     declare writes nothing on those transports and returns the list's length. On RabbitMQ a plain
-    declare could create the queue with the wrong arguments, so it stays passive."""
+    declare could create the queue with the wrong arguments, so it stays passive. What this relies
+    on in kombu is named in messaging/celery_adapter/internals.py."""
     return int(channel.queue_declare(queue=queue, passive=amqp).message_count)
 
 
