@@ -29,7 +29,7 @@ from core.api_boundary import body_limit
 from core.api_boundary import serve as serve_document
 from core.http_errors import error_item
 from core.openapi import ShopAPI
-from messaging.kernel.transient import is_transient, reset_connections
+from core.transient import is_transient, reset_connections
 from orders.api import router as orders_router
 from orders.errors import OrderError
 from orders.review_api import router as review_router

@@ -99,7 +99,7 @@ LESSON_TABLES = {
 
 
 def comparison_tables() -> list[LessonTable]:
-    """The lesson's two tables, every cell as the evidence package measured it (shop/evidence)."""
+    """The lesson's two tables, every cell as the evidence package measured it (lesson/evidence)."""
     rows = measured()
     return [
         LessonTable(number, title, columns, tuple(row for row in rows if row.table == number))

@@ -1,7 +1,7 @@
 """The services, for the walkthrough page, when the broker is the embedded ``memory://``.
 
 ``memory://`` queues live inside one process, so the web process runs every service itself
-(``messaging.celery_adapter.embedded``): it starts them when it loads (``shop/wsgi.py``), and the page
+(``messaging.operations.embedded_services``): it starts them when it loads (``shop/wsgi.py``), and the page
 makes sure they run before it places an order, which covers a server that loaded the app some
 other way (pytest-django's live server). They must be consuming before the order is placed: in
 event mode a service's queue is bound to ``events`` by its worker, and an event published

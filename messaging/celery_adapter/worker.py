@@ -22,11 +22,11 @@ from django.db import close_old_connections
 from kombu import Consumer, Message
 
 from core.logs import message_context
+from core.transient import CONSUMERS, is_transient, reset_connections
 from messaging.celery_adapter.topology import service_queue
 from messaging.kernel.consuming import dead_letter, deliver_command, deliver_event
 from messaging.kernel.routing import queue_for
 from messaging.kernel.subscriptions import CommandRegistration, services
-from messaging.kernel.transient import CONSUMERS, is_transient, reset_connections
 
 logger = logging.getLogger("shop.messaging")
 
@@ -102,7 +102,7 @@ def settle_unexpected(service: str, queue: str, raw: Any, exc: Exception) -> boo
     """What to do with a message whose delivery raised (not the handler failing: that is
     retried and reported inside ``deliver_*``). True if it is settled and may be acknowledged.
 
-    A transient failure (the database went away; messaging/kernel/transient.py) is not: the
+    A transient failure (the database went away; core/transient.py) is not: the
     connection is reset and, after a backoff, the caller puts the message back on its queue.
     Anything else is the core failing on this message, and retrying would fail the same way:
     it is dead-lettered with the reason. If even that fails, the message goes back too."""

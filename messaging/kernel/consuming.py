@@ -24,13 +24,13 @@ from pydantic import BaseModel
 
 from core.logs import message_context
 from core.models import DeadLetter, InboxEntry, MessageLog
+from core.transient import TransientFailure, is_transient, reset_connections
 from messaging.kernel import contracts, log, wiring
 from messaging.kernel.envelope import MAX_ENVELOPE_BYTES, Envelope, oversized
 from messaging.kernel.errors import CommandRejected, MessagingError
 from messaging.kernel.names import Kind
 from messaging.kernel.retry import RetryPolicy
 from messaging.kernel.subscriptions import CommandHandler, subscriptions_for
-from messaging.kernel.transient import TransientFailure, is_transient, reset_connections
 
 logger = logging.getLogger("shop.messaging")
 
@@ -263,7 +263,7 @@ def apply_once(
             if is_transient(exc):
                 # The database, not the message: retrying here would reuse a dead connection
                 # within a second. Reset it and hand the message back to the broker adapter,
-                # which puts it back on its queue after a backoff (messaging/kernel/transient.py).
+                # which puts it back on its queue after a backoff (core/transient.py).
                 reset_connections()
                 raise TransientFailure(f"{service} could not handle {envelope.type}: {error}") from exc
             if attempt >= policy.max_attempts:

@@ -27,9 +27,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.models import OutboxMessage
+from core.transient import is_transient, reset_connections
 from messaging.kernel import log
 from messaging.kernel.envelope import Envelope
-from messaging.kernel.transient import is_transient, reset_connections
 
 logger = logging.getLogger("shop.messaging")
 

@@ -19,11 +19,11 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from core.transient import reset_connections
 from messaging.celery_adapter import current
 from messaging.celery_adapter.embedded import embedded_worker
 from messaging.celery_adapter.settings import broker_scheme
 from messaging.kernel.outbound import OutboxDispatch
-from messaging.kernel.transient import reset_connections
 from messaging.kernel.wiring import bus
 from messaging.operations.relay import Relay
 

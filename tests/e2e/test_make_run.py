@@ -2,7 +2,7 @@
 
 The README promises that a new user who exports only ``DJANGO_SECRET_KEY`` and types ``make run``
 gets a working shop: the embedded ``memory://`` broker, SQLite, and one gunicorn process whose
-web worker runs every service and the relay in threads (shop/wsgi.py, messaging/celery_adapter/embedded.py).
+web worker runs every service and the relay in threads (shop/wsgi.py, messaging/operations/embedded_services.py).
 This test does exactly that, in a fresh environment (none of this run's DJANGO_*, CELERY_*,
 SHOP_* or DATABASE_URL), with two exceptions that change where, not what: the port, and
 ``SHOP_VAR_DIR`` so the SQLite file and collected static files land in a temporary directory
@@ -178,7 +178,7 @@ def test_make_run_with_only_a_secret_key_serves_the_whole_shop(make_run: Any) ->
 
 
 def test_the_deadline_fires_in_the_one_process_shop(make_run: Any) -> None:
-    """Timers wait for the relay (messaging.celery_adapter.embedded runs it): a slow issuer's order times out."""
+    """Timers wait for the relay (messaging.operations.embedded_services runs it): a slow issuer's order times out."""
     server = make_run(SHOP_SAGA_TIMEOUT="8", SHOP_PAYMENT_SLOW_SECONDS="60")
 
     order = settle(server, place(server, "command", token="tok_0003"), {"confirmed", "cancelled"})

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from messaging.kernel.transient import reset_connections
+from core.transient import reset_connections
 from orders.models import Order
 from tests.faults import checks, database, postgres, report, run, settling, stacks
 from tests.services import in_ci

@@ -1,6 +1,6 @@
 """Database errors are transient, not final (issue 13).
 
-- Which errors count as transient (messaging/kernel/transient.py), and which do not.
+- Which errors count as transient (core/transient.py), and which do not.
 - A command task whose database connection is lost is put back on its queue and completes once
   the database is back: not acknowledged and dropped (Celery acknowledges a failed task by
   default), not retried on the dead connection, not dead-lettered. The same for an event.
@@ -26,12 +26,12 @@ from django.test import Client
 
 from catalog.models import Customer, Product
 from core.models import DeadLetter, InboxEntry, InjectedFault, MessageLog, OutboxMessage
+from core.transient import Backoff, is_transient
 from lesson.walkthrough.scenarios import Run, Scenario, settle
 from messaging import bootstrap
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.names import Kind
 from messaging.kernel.outbound import OutboxDispatch, due
-from messaging.kernel.transient import Backoff, is_transient
 from messaging.operations import faults
 from messaging.operations.relay import Relay
 from orders import services

@@ -25,10 +25,10 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
 from core.logs import remembered_context
+from core.transient import Backoff, is_transient, reset_connections
 from messaging.bootstrap import bus
 from messaging.celery_adapter import current
 from messaging.kernel.outbound import OutboxDispatch, pending
-from messaging.kernel.transient import Backoff, is_transient, reset_connections
 from messaging.operations.redelivery import redeliver_overdue
 
 logger = logging.getLogger("shop.relay")
