@@ -26,7 +26,8 @@ from core.transient import CONSUMERS, is_transient, reset_connections
 from messaging.celery_adapter.topology import service_queue
 from messaging.kernel.consuming import dead_letter, deliver_command, deliver_event
 from messaging.kernel.routing import queue_for
-from messaging.kernel.subscriptions import CommandRegistration, services
+from messaging.kernel.subscriptions import services
+from messaging.kernel.wiring import CommandRegistration
 
 logger = logging.getLogger("shop.messaging")
 

@@ -30,7 +30,8 @@ from messaging.kernel.envelope import MAX_ENVELOPE_BYTES, Envelope, oversized
 from messaging.kernel.errors import CommandRejected, MessagingError
 from messaging.kernel.names import Kind
 from messaging.kernel.retry import RetryPolicy
-from messaging.kernel.subscriptions import CommandHandler, subscriptions_for
+from messaging.kernel.subscriptions import subscriptions_for
+from messaging.kernel.wiring import CommandHandler
 
 logger = logging.getLogger("shop.messaging")
 

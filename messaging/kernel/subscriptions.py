@@ -17,29 +17,18 @@ from messaging.kernel import contracts, wiring
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.names import Kind
 from messaging.kernel.retry import DEFAULT_RETRY, RetryPolicy
+from messaging.kernel.wiring import Before, CommandRegistration
 
 #: An event handler returns a short note of what it did (shown in the message log), or None.
 Handler = Callable[[Envelope, Any], str | None]
-#: Runs before the handler, outside its transaction: a call to a slow outside system whose
-#: answer the handler then records. A transaction must not stay open across such a wait (on
-#: SQLite it would hold the one write lock; anywhere it holds row locks and a connection).
-Before = Callable[[Envelope, Any], None]
+#: ``Before`` runs before the handler, outside its transaction: a call to a slow outside system
+#: whose answer the handler then records. A transaction must not stay open across such a wait
+#: (on SQLite it would hold the one write lock; anywhere it holds row locks and a connection).
 H = TypeVar("H", bound=Handler)
-#: A command handler returns the result its sender gets in the reply, or None.
-CommandHandler = Callable[[Envelope, Any], dict[str, Any] | None]
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: command name -> service that handles it (exactly one: a command has one handler).
 COMMAND_HANDLERS: dict[str, str] = {}
-
-
-@dataclass(frozen=True)
-class CommandRegistration:
-    name: str
-    service: str
-    handler: CommandHandler
-    retry: RetryPolicy
-    before: Before | None = None
 
 
 def command_handler(

@@ -15,13 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from messaging.kernel.bus import CommandBus, EventBus
+from messaging.kernel.envelope import Envelope
 from messaging.kernel.outbound import Outbound
+from messaging.kernel.retry import RetryPolicy
 
-if TYPE_CHECKING:
-    from messaging.kernel.subscriptions import CommandRegistration
+#: A command handler returns the result its sender gets in the reply, or None.
+CommandHandler = Callable[[Envelope, Any], dict[str, Any] | None]
+#: Runs before a handler, outside its transaction (why: messaging/kernel/subscriptions.py).
+Before = Callable[[Envelope, Any], None]
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,17 @@ class Bus:
     commands: CommandBus
     events: EventBus
     outbound: Outbound
+
+
+@dataclass(frozen=True)
+class CommandRegistration:
+    """One command's one handler, as ``subscriptions.command_handler`` registered it."""
+
+    name: str
+    service: str
+    handler: CommandHandler
+    retry: RetryPolicy
+    before: Before | None = None
 
 
 _bus: Bus | None = None

@@ -235,3 +235,13 @@ def test_project_imports_inside_functions_only_where_django_requires_them() -> N
         if imported.in_function is not None and imported.in_function != "ready"
     )
     assert not found, found
+
+
+#: The longest a product module may be (the test suite's helpers too: tests/faults is read like code).
+MAX_LINES = 400
+
+
+def test_modules_stay_small() -> None:
+    paths = [*product_modules().values(), *sorted((ROOT / "tests" / "faults").glob("*.py"))]
+    long = sorted(f"{p.relative_to(ROOT)}: {n}" for p in paths if (n := len(p.read_text().splitlines())) > MAX_LINES)
+    assert not long, long
