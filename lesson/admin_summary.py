@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from django.db.models import Count
 
 from core.models import DeadLetter, EventRecord, MessageLog
+from lesson.evidence import tables as measured_tables
 from lesson.evidence.model import TableRow
-from lesson.evidence.tables import comparison_tables as measured
 from lesson.walkthrough.summary import PRODUCER
 from messaging.celery_adapter.settings import FLOW_MODES
 from orders.models import FlowMode, Order
@@ -100,7 +100,7 @@ LESSON_TABLES = {
 
 def comparison_tables() -> list[LessonTable]:
     """The lesson's two tables, every cell as the evidence package measured it (lesson/evidence)."""
-    rows = measured()
+    rows = measured_tables.comparison_tables()
     return [
         LessonTable(number, title, columns, tuple(row for row in rows if row.table == number))
         for number, (title, columns) in LESSON_TABLES.items()

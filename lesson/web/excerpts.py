@@ -14,9 +14,9 @@ from typing import Any
 
 from django.conf import settings
 
+from lesson.evidence import tables as measured_tables
 from lesson.evidence.model import SourceRef
 from lesson.evidence.sources import SourceError
-from lesson.evidence.tables import source_excerpt
 
 #: What a piece of evidence can point at: code, templates and docs (what lesson.evidence shows).
 SOURCE_SUFFIXES = frozenset({".py", ".html", ".txt", ".md"})
@@ -100,7 +100,7 @@ def excerpt(path: str, line: int, end_line: int, why: str = "", *, root: Path | 
 
     ref = SourceRef(path=path, line=line, end_line=end_line, why=why)
     try:
-        lines = source_excerpt(ref, root=base, context=CONTEXT)
+        lines = measured_tables.source_excerpt(ref, root=base, context=CONTEXT)
     except SourceError as exc:  # its own rules, checked again: refuse, never a 500
         raise RefusedPath("path", str(exc)) from exc
     if not lines:
