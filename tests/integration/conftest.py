@@ -30,6 +30,7 @@ import pytest
 from django.conf import settings
 
 from messaging import bootstrap
+from messaging.celery_adapter.queue_types import queue_type_of
 from messaging.celery_adapter.topology import service_queue
 from messaging.celery_adapter.transport import CeleryTransport, producer_app
 from messaging.kernel.routing import command_queues
@@ -52,7 +53,7 @@ def purge(app: Any) -> None:
     with app.connection_for_write() as conn:
         channel = conn.channel()
         queues = [app.amqp.queues[name] for name in sorted(set(command_queues().values()))]
-        queues += [service_queue(s, app.conf.broker_url) for s in subscribing_services()]
+        queues += [service_queue(s, app.conf.broker_url, queue_type_of(app)) for s in subscribing_services()]
         for queue in queues:
             bound = queue(channel)
             bound.declare()
