@@ -17,10 +17,13 @@ from django.conf import settings
 
 from core.logs import use_our_format
 from messaging.celery_adapter import current
+from messaging.celery_adapter.queue_types import AMQP_CLASS
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
 
-app = Celery("shop")
+# AMQP_CLASS: on a quorum vhost, the command queues Celery creates carry the app's queue
+# arguments (messaging/celery_adapter/queue_types.py); elsewhere it is Celery's own.
+app = Celery("shop", amqp=AMQP_CLASS)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.user_options["worker"].add(

@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from core.logs import log_format_from_env, logging_config
 from core.process_name import process_name
+from messaging.celery_adapter.queue_types import queue_type_from_env
 from messaging.celery_adapter.settings import celery_settings_for, flow_mode_from_env
 
 # Lets Django's generic classes be subscripted at run time (ModelAdmin[Order]), as django-stubs types them.
@@ -208,7 +209,10 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "shop@example.com")
 # --- Messaging -----------------------------------------------------------------------------
 SHOP_FLOW_MODE = flow_mode_from_env(os.environ.get("SHOP_FLOW_MODE"))
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
-globals().update(celery_settings_for(CELERY_BROKER_URL))
+#: RabbitMQ's queue type for every durable queue the app declares: classic or quorum (README,
+#: "Configuration"; docs/decisions.md §21). Redis and memory:// ignore it.
+SHOP_QUEUE_TYPE = queue_type_from_env(os.environ.get("SHOP_QUEUE_TYPE"))
+globals().update(celery_settings_for(CELERY_BROKER_URL, SHOP_QUEUE_TYPE))
 
 # --- The fulfilment saga (docs/sagas.md) ---------------------------------------------------
 #: Seconds an order may stay unconfirmed before orders gives up on it and compensates.

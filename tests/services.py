@@ -9,14 +9,29 @@ from __future__ import annotations
 import os
 import socket
 from functools import cache
-from urllib.parse import urlparse
+from urllib.parse import quote, unquote, urlparse
 
 import pytest
 
 REDIS_URL = os.environ.get("SHOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 AMQP_URL = os.environ.get("SHOP_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
-BROKER_URLS = {"memory": "memory://", "redis": REDIS_URL, "amqp": AMQP_URL}
+
+def quorum_vhost_url(url: str) -> str:
+    """The RabbitMQ URL of a vhost of quorum queues beside ``url``'s (a queue's type cannot change,
+    so quorum queues need a vhost of their own): ``shop_quorum`` beside ``/``, ``<vhost>_quorum``
+    beside any other, so that checkouts with vhosts of their own keep them apart too."""
+    parsed = urlparse(url)
+    vhost = unquote(parsed.path[1:]) if parsed.path not in ("", "/") else "/"
+    name = "shop_quorum" if vhost in ("", "/") else f"{vhost}_quorum"
+    return parsed._replace(path="/" + quote(name, safe="")).geturl()
+
+
+#: RabbitMQ with SHOP_QUEUE_TYPE=quorum (tests/integration/test_quorum_queues.py).
+AMQP_QUORUM = "amqp-quorum"
+AMQP_QUORUM_URL = quorum_vhost_url(AMQP_URL)
+
+BROKER_URLS = {"memory": "memory://", "redis": REDIS_URL, "amqp": AMQP_URL, AMQP_QUORUM: AMQP_QUORUM_URL}
 
 
 def in_ci() -> bool:

@@ -3,8 +3,9 @@
 Most of the adapter uses Celery's and kombu's public API. A few fixes cannot: one copy per queue
 on Redis (``redis_transport.py``), dead-lettering what Celery's own consumer refuses
 (``celery_consumer.py``), a memory worker that stops at once (``memory_transport.py``), the
-redelivery check that reads a queue's length (``operations/redelivery.py``) and the embedded
-worker (``embedded.py``). They override or call methods and attributes upstream may rename or
+redelivery check that reads a queue's length (``operations/redelivery.py``), the embedded
+worker (``embedded.py``) and the arguments of the command queues Celery creates on a quorum vhost
+(``queue_types.py``). They override or call methods and attributes upstream may rename or
 reshape in any release without notice, and such a change would not fail loudly: an override that
 is never called any more, or an attribute read that returns something else, shows up as lost or
 duplicated messages in production.
@@ -26,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from celery.app import amqp as celery_amqp
 from celery.contrib.testing import worker as celery_testing_worker
 from celery.worker.consumer import Consumer as CeleryConsumer
 from kombu.transport import memory, redis, virtual
@@ -37,12 +39,17 @@ RedisTransport = redis.Transport
 #: kombu's in-process transport, subclassed by ``memory_transport.py``.
 MemoryChannel = memory.Channel
 MemoryTransport = memory.Transport
+#: Celery's ``app.amqp`` and its queue table, subclassed by ``queue_types.py``.
+CeleryAMQP = celery_amqp.AMQP
+CeleryQueues = celery_amqp.Queues
 # CeleryConsumer: Celery's worker consumer (the ``worker_consumer`` setting), subclassed by
 # ``celery_consumer.py``; TopicExchange: kombu's virtual topic exchange, by ``redis_transport.py``.
 
 __all__ = [
     "INTERNALS",
+    "CeleryAMQP",
     "CeleryConsumer",
+    "CeleryQueues",
     "Internal",
     "MemoryChannel",
     "MemoryTransport",
@@ -97,6 +104,7 @@ _CONSUMER = "messaging/celery_adapter/celery_consumer.py"
 _MEMORY = "messaging/celery_adapter/memory_transport.py"
 _REDELIVERY = "messaging/operations/redelivery.py"
 _EMBEDDED = "messaging/celery_adapter/embedded.py"
+_QUEUE_TYPES = "messaging/celery_adapter/queue_types.py"
 
 INTERNALS: tuple[Internal, ...] = (
     # --- redis_transport.py: one independent copy per queue -----------------------------------
@@ -212,5 +220,14 @@ INTERNALS: tuple[Internal, ...] = (
         _EMBEDDED,
         "call",
         "runs the embedded worker in a thread; **kwargs carries subscribers= to EventConsumerStep",
+    ),
+    # --- queue_types.py: command queues on a quorum vhost carry the app's arguments ------------
+    Internal(
+        CeleryQueues, "new_missing", "method", ("name",), _QUEUE_TYPES, "override",
+        "a queue Celery creates from a route's name gets x-delivery-limit and x-dead-letter-exchange too",
+    ),
+    Internal(
+        CeleryAMQP, "queues_cls", "class attribute", (), _QUEUE_TYPES, "override",
+        "app.amqp builds its queue table (app.amqp.queues) from this class: ours",
     ),
 )  # fmt: skip

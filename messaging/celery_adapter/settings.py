@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from kombu import Exchange, Queue
+
+from messaging.celery_adapter.queue_types import CLASSIC, QUEUE_TYPES, QUORUM, queue_arguments
+
 FLOW_MODES = ("command", "event")
 
 #: Redis: how long a delivered but unacknowledged message stays invisible before Redis hands it
@@ -27,7 +31,11 @@ def broker_scheme(url: str) -> str:
     return url.split("://", 1)[0].split("+", 1)[0].lower()
 
 
-def celery_settings_for(broker_url: str) -> dict[str, Any]:
+def celery_settings_for(broker_url: str, queue_type: str = CLASSIC) -> dict[str, Any]:
+    """The CELERY_* settings for ``broker_url``. ``queue_type`` (SHOP_QUEUE_TYPE) matters on RabbitMQ
+    only: Redis and ``memory://`` have one kind of queue, and ignore it."""
+    if queue_type not in QUEUE_TYPES:
+        raise ValueError(f"unknown queue type {queue_type!r} (one of {QUEUE_TYPES})")
     scheme = broker_scheme(broker_url)
     conf: dict[str, Any] = {
         "CELERY_TASK_SERIALIZER": "json",
@@ -70,4 +78,29 @@ def celery_settings_for(broker_url: str) -> dict[str, Any]:
         conf["CELERY_BROKER_TRANSPORT"] = "messaging.celery_adapter.memory_transport:Transport"
     if scheme in {"amqp", "pyamqp"}:
         conf["CELERY_BROKER_TRANSPORT_OPTIONS"] = {"confirm_publish": True}
+        if queue_type == QUORUM:
+            conf.update(quorum_settings(conf["CELERY_TASK_DEFAULT_QUEUE"]))
     return conf
+
+
+def quorum_settings(default_queue: str) -> dict[str, Any]:
+    """Every queue Celery declares is a quorum queue (messaging/celery_adapter/queue_types.py)."""
+    return {
+        # The command queues, created from the router's names (with the app's AMQP class, they
+        # also get the delivery limit and dead-letter exchange; queue_types.py).
+        "CELERY_TASK_CREATE_MISSING_QUEUE_TYPE": QUORUM,
+        # Celery's default queue, stated with the same arguments as every other work queue.
+        "CELERY_TASK_DEFAULT_QUEUE_TYPE": QUORUM,
+        "CELERY_TASK_QUEUES": (
+            Queue(
+                default_queue,
+                Exchange(default_queue, type="direct", durable=True),
+                routing_key=default_queue,
+                durable=True,
+                queue_arguments=queue_arguments(QUORUM),
+            ),
+        ),
+        # Quorum queues refuse a consumer on a channel with global QoS: Celery sees the quorum
+        # queues in its table and applies the prefetch per consumer instead (its default, stated).
+        "CELERY_WORKER_DETECT_QUORUM_QUEUES": True,
+    }

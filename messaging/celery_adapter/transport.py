@@ -7,6 +7,7 @@ from typing import Any
 
 from celery import Celery
 
+from messaging.celery_adapter.queue_types import AMQP_CLASS, CLASSIC
 from messaging.celery_adapter.settings import celery_settings_for
 from messaging.celery_adapter.topology import EVENTS_EXCHANGE, events_exchange
 from messaging.kernel.envelope import Envelope
@@ -70,13 +71,16 @@ def _future(moment: datetime | None) -> datetime | None:
     return moment if moment is not None and moment > datetime.now(UTC) else None
 
 
-def producer_app(broker_url: str) -> Celery:
+def producer_app(broker_url: str, queue_type: str = CLASSIC) -> Celery:
     """A Celery app that only publishes, configured like ``shop.celery.app`` for another broker.
 
     Used where one process must publish to a broker other than its settings' (the integration
-    tests, the walkthrough's ``--broker``); wire it in through ``bootstrap.configure``.
+    tests, the walkthrough's ``--broker``); wire it in through ``bootstrap.configure``. On a
+    RabbitMQ vhost of quorum queues, say so (``queue_type="quorum"``): it declares the queues it
+    sends commands to, with the same arguments as the workers (queue_types.py).
     """
-    conf = {key.removeprefix("CELERY_").lower(): value for key, value in celery_settings_for(broker_url).items()}
-    app = Celery("shop-producer", set_as_current=False)
+    settings = celery_settings_for(broker_url, queue_type)
+    conf = {key.removeprefix("CELERY_").lower(): value for key, value in settings.items()}
+    app = Celery("shop-producer", set_as_current=False, amqp=AMQP_CLASS)
     app.conf.update(broker_url=broker_url, **conf)
     return app

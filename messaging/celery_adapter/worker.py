@@ -23,7 +23,8 @@ from kombu import Consumer, Message
 
 from core.logs import message_context
 from core.transient import CONSUMERS, is_transient, reset_connections
-from messaging.celery_adapter.topology import service_queue
+from messaging.celery_adapter.queue_types import QUORUM, queue_type_of
+from messaging.celery_adapter.topology import dead_letter_queue, service_queue
 from messaging.kernel.consuming import dead_letter, deliver_command, deliver_event
 from messaging.kernel.routing import queue_for
 from messaging.kernel.subscriptions import services
@@ -69,6 +70,7 @@ class EventConsumerStep(bootsteps.ConsumerStep):
     def __init__(self, parent: Any, subscribers: str = "", **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
         self.broker_url: str = parent.app.conf.broker_url
+        self.queue_type = queue_type_of(parent.app)
         self.requested = [s.strip() for s in (subscribers or "").split(",") if s.strip()]
 
     def services(self) -> list[str]:
@@ -81,9 +83,14 @@ class EventConsumerStep(bootsteps.ConsumerStep):
         return self.requested
 
     def get_consumers(self, channel: Any) -> list[Consumer]:
+        if self.queue_type == QUORUM:
+            # Every quorum queue names `dead-letters` as its dead-letter exchange, and RabbitMQ
+            # drops what it dead-letters to an exchange that does not exist: so it exists before
+            # this worker takes its first message (queue_types.py).
+            dead_letter_queue(QUORUM)(channel).declare()
         consumers = []
         for service in self.services():
-            queue = service_queue(service, self.broker_url)
+            queue = service_queue(service, self.broker_url, self.queue_type)
             consumers.append(
                 Consumer(
                     channel,

@@ -12,9 +12,16 @@ retry a duplicate, not a second effect.
 **Dead-letter exchange.** The database table is the dead-letter store on every broker: Redis has no
 dead-letter exchange. On RabbitMQ each dead letter is also published, after its row commits, to the
 durable fanout exchange ``dead-letters`` and its durable queue ``dead-letters``, so RabbitMQ's own
-tools (management UI, ``rabbitmqadmin``, shovels) see them too. The work queues themselves carry no
+tools (management UI, ``rabbitmqadmin``, shovels) see them too. Classic work queues carry no
 ``x-dead-letter-exchange`` argument: queue arguments cannot change once a queue exists, and a worker
 redeclaring an existing queue with a new argument fails with PRECONDITION_FAILED.
+
+**Quorum queues** (``SHOP_QUEUE_TYPE=quorum``, a vhost whose queues are created quorum from the
+start) do carry one: ``dead-letters``. A message returned to its queue more than the delivery limit
+allows (messaging/celery_adapter/queue_types.py) is moved there by RabbitMQ, with its ``x-death``
+header, instead of being dropped; no row is written for it (the database was most likely away),
+and the relay's redelivery re-sends it once its consumer has caught up without a log row for it
+(messaging/operations/redelivery.py). docs/decisions.md §21.
 """
 
 from __future__ import annotations
@@ -27,12 +34,18 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
-from kombu import Exchange, Queue
 
 from core.models import DeadLetter
 from messaging.celery_adapter import current
+from messaging.celery_adapter.queue_types import queue_type_of
 from messaging.celery_adapter.settings import broker_scheme
-from messaging.celery_adapter.topology import service_queue, service_queue_name
+from messaging.celery_adapter.topology import (
+    DEAD_LETTER_EXCHANGE,
+    dead_letter_exchange,
+    service_queue,
+    service_queue_name,
+)
+from messaging.celery_adapter.topology import dead_letter_queue as dead_letter_queue
 from messaging.kernel import log
 from messaging.kernel.envelope import MAX_ENVELOPE_BYTES, Envelope, wire_size
 from messaging.kernel.errors import MessagingError
@@ -44,9 +57,6 @@ if TYPE_CHECKING:
     from celery import Celery
 
 logger = logging.getLogger("shop.messaging")
-
-DEAD_LETTER_EXCHANGE = "dead-letters"
-DEAD_LETTER_QUEUE = "dead-letters"
 
 #: How hard a retry or a mirror copy tries to reach the broker before giving up.
 PUBLISH_RETRY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
@@ -148,7 +158,7 @@ def publish_to_service_queue(app: Celery, envelope: Envelope, service: str, *, h
     give every subscriber another copy). Also used by messaging/operations/redelivery.py."""
     # Declared as the topology declares it (same exchange binding, same arguments), so the
     # declaration is a no-op on a broker that has it and creates it on one that does not.
-    queue = service_queue(service, app.conf.broker_url)
+    queue = service_queue(service, app.conf.broker_url, queue_type_of(app))
     with app.producer_or_acquire() as producer:
         producer.publish(
             envelope.to_wire(),
@@ -177,25 +187,6 @@ def resend_command(app: Celery, envelope: Envelope, queue: str) -> None:
 
 
 # --- the RabbitMQ copy ---------------------------------------------------------------------
-
-
-def dead_letter_exchange() -> Exchange:
-    return Exchange(DEAD_LETTER_EXCHANGE, type="fanout", durable=True)
-
-
-#: The mirror keeps the newest copies only (RabbitMQ drops the oldest beyond this): the table is
-#: the record, and a queue nobody drains must not grow without bound.
-DEAD_LETTER_QUEUE_MAX_LENGTH = 10_000
-
-
-def dead_letter_queue() -> Queue:
-    return Queue(
-        DEAD_LETTER_QUEUE,
-        exchange=dead_letter_exchange(),
-        routing_key="",
-        durable=True,
-        queue_arguments={"x-max-length": DEAD_LETTER_QUEUE_MAX_LENGTH},
-    )
 
 
 def mirror_dead_letter(letter: DeadLetter) -> None:
@@ -227,7 +218,7 @@ def mirror_to_broker(letter: DeadLetter, *, app: Celery | None = None) -> bool:
                 content_type=content_type,
                 content_encoding="utf-8",
                 delivery_mode=2,
-                declare=[dead_letter_queue()],
+                declare=[dead_letter_queue(queue_type_of(app))],
                 retry=True,
                 retry_policy=PUBLISH_RETRY,
                 headers={

@@ -49,6 +49,12 @@ class RabbitMQ:
             timeout=60,
         )
 
+    def recreate(self) -> None:
+        """The vhost, empty: what an earlier run declared there (a queue's type and arguments
+        cannot change) is gone with it."""
+        subprocess.run(["rabbitmqctl", "delete_vhost", self.vhost], capture_output=True, timeout=60)
+        self.prepare()
+
     def stop(self) -> None:
         subprocess.run(["rabbitmqctl", "stop_app"], check=True, capture_output=True, timeout=120)
         wait_port(5672, up=False)

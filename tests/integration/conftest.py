@@ -16,30 +16,44 @@ each group starts once per run. Tests that use no group run first, with none run
 The real brokers' tests carry the marker ``real_brokers``: ``make test`` runs them in the
 PostgreSQL tier, the deployment with several worker processes; the ``memory`` ones run in the
 SQLite tier, the embedded default.
+
+``amqp-quorum`` is RabbitMQ again, with ``SHOP_QUEUE_TYPE=quorum`` in every process, on a vhost of
+its own that is created empty once per run (a queue's type cannot change). Only the modules that
+ask for it run there (``LIVE_BROKERS``, or a test's own parametrization): the comparison suite
+and the competing-consumers test (tests/integration/test_quorum_queues.py checks the queues).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import pytest
 from django.conf import settings
 
 from messaging import bootstrap
+from messaging.celery_adapter.queue_types import queue_type_of
 from messaging.celery_adapter.topology import service_queue
 from messaging.celery_adapter.transport import CeleryTransport, producer_app
 from messaging.kernel.routing import command_queues
 from messaging.kernel.subscriptions import services as subscribing_services
+from tests.integration import brokers
 from tests.integration.harness import Flow
 from tests.integration.workers import WorkerGroup, lock_brokers
-from tests.services import require_broker
+from tests.services import AMQP_QUORUM, in_ci, require_broker
 
 MODES = ["command", "event"]
 BROKERS = ["memory", "redis", "amqp"]
+#: Every broker a test may run on, in the order their groups start (AMQP_QUORUM only where asked for).
+ALL_BROKERS = [*BROKERS, AMQP_QUORUM]
+REAL_BROKERS = {"redis", "amqp", AMQP_QUORUM}
+#: SHOP_QUEUE_TYPE of each broker's processes (and of this process's producer app).
+QUEUE_TYPES = {AMQP_QUORUM: "quorum"}
 
 _groups: dict[str, WorkerGroup] = {}
 _comparison: dict[str, dict[str, int]] = {}
@@ -52,7 +66,7 @@ def purge(app: Any) -> None:
     with app.connection_for_write() as conn:
         channel = conn.channel()
         queues = [app.amqp.queues[name] for name in sorted(set(command_queues().values()))]
-        queues += [service_queue(s, app.conf.broker_url) for s in subscribing_services()]
+        queues += [service_queue(s, app.conf.broker_url, queue_type_of(app)) for s in subscribing_services()]
         for queue in queues:
             bound = queue(channel)
             bound.declare()
@@ -76,7 +90,7 @@ def broker_of(item: pytest.Item) -> str | None:
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
-    if broker_of(item) in {"redis", "amqp"}:
+    if broker_of(item) in REAL_BROKERS:
         item.add_marker(pytest.mark.real_brokers)
 
 
@@ -92,7 +106,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     Redis, RabbitMQ, each in collection order; so each broker's group starts once."""
     here = Path(__file__).parent
     slots = [i for i, item in enumerate(items) if here in item.path.parents and _transactional(item)]
-    rank = {broker: n for n, broker in enumerate(BROKERS, start=1)}
+    rank = {broker: n for n, broker in enumerate(ALL_BROKERS, start=1)}
     ordered = sorted((items[i] for i in slots), key=lambda item: rank.get(broker_of(item) or "", 0))
     for i, item in zip(slots, ordered, strict=True):
         items[i] = item
@@ -149,12 +163,15 @@ def live_broker(
             finally:
                 _embedded.pop(broker, None)
         return
-    app = producer_app(url)
+    queue_type = QUEUE_TYPES.get(broker, "classic")
+    app = producer_app(url, queue_type)
     if broker not in worker_groups:
         if not _lock:
             _lock.append(lock_brokers())
+        if queue_type != "classic":
+            fresh_vhost(url)
         purge(app)
-        group = WorkerGroup(broker, url, relay=True)
+        group = WorkerGroup(broker, url, relay=True, extra_env={"SHOP_QUEUE_TYPE": queue_type})
         group.start()
         worker_groups[broker] = group
     bootstrap.configure(transport=CeleryTransport(app))
@@ -165,6 +182,18 @@ def live_broker(
         app.close()
 
 
+def fresh_vhost(url: str) -> None:
+    """The vhost of ``url``, created empty (rabbitmqctl, as tests/integration/test_redelivery.py)."""
+    if shutil.which("rabbitmqctl") is None:
+        message = "rabbitmqctl is not installed: cannot create a vhost of the test's own"
+        pytest.fail(message) if in_ci() else pytest.skip(message)
+    brokers.RabbitMQ(vhost=vhost_of(url)).recreate()
+
+
+def vhost_of(url: str) -> str:
+    return unquote(urlparse(url).path[1:]) or "/"
+
+
 @pytest.fixture
 def flow(request: pytest.FixtureRequest, live_broker: str, catalog: None) -> Flow:
     return Flow(mode=request.param, broker=live_broker)
@@ -172,7 +201,8 @@ def flow(request: pytest.FixtureRequest, live_broker: str, catalog: None) -> Flo
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "flow" in metafunc.fixturenames:
-        metafunc.parametrize("live_broker", BROKERS, indirect=True)
+        # A module may run on more brokers than the three (LIVE_BROKERS: the comparison suite on quorum queues).
+        metafunc.parametrize("live_broker", getattr(metafunc.module, "LIVE_BROKERS", BROKERS), indirect=True)
         metafunc.parametrize("flow", MODES, indirect=True)
 
 
@@ -193,10 +223,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not _comparison:
         return
     terminalreporter.section("mode comparison tests per broker")
-    for broker in BROKERS:
+    for broker in ALL_BROKERS:
         counts = _comparison.get(broker, {})
+        if broker not in BROKERS and not counts:
+            continue
         line = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "not run"
-        terminalreporter.write_line(f"{broker:>7}: {line}")
+        terminalreporter.write_line(f"{broker:>11}: {line}")
 
 
 def _saga_table(terminalreporter: Any) -> None:

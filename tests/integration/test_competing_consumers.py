@@ -1,7 +1,8 @@
 """Event delivery is once per *service*, not once per worker process.
 
 Two inventory worker processes consume the one durable queue ``inventory.events``: they
-compete, so each event is handled by exactly one of them, and both share the work.
+compete, so each event is handled by exactly one of them, and both share the work. On RabbitMQ
+also with quorum queues (``amqp-quorum``), where the prefetch is per consumer, not per channel.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from core.models import MessageLog
 from orders.models import Order
 from tests.integration import conftest as integration
 from tests.integration.harness import Flow
+from tests.services import AMQP_QUORUM
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -43,7 +45,7 @@ def second_inventory_worker(live_broker: str) -> Iterator[None]:
         group.stop_one("inventory-2")
 
 
-@pytest.mark.parametrize("live_broker", ["redis", "amqp"], indirect=True)
+@pytest.mark.parametrize("live_broker", ["redis", "amqp", AMQP_QUORUM], indirect=True)
 def test_two_inventory_workers_compete_and_each_event_is_handled_once(
     live_broker: str, second_inventory_worker: None, catalog: None
 ) -> None:

@@ -2,7 +2,8 @@
 
 The end state must be the same in both modes; what differs is who names whom, who hears of a
 failure, and what travelled over the broker. Each test is parametrized over mode × broker
-(memory, redis, amqp) by tests/integration/conftest.py.
+(memory, redis, amqp) by tests/integration/conftest.py, and on RabbitMQ with quorum queues
+(``amqp-quorum``, SHOP_QUEUE_TYPE=quorum on a vhost of its own; tests/integration/test_quorum_queues.py).
 """
 
 from __future__ import annotations
@@ -18,9 +19,14 @@ from messaging.operations import faults
 from notifications.models import SentEmail
 from orders.models import FailedCommand, Order
 from payments.models import Authorization
+from tests.integration.conftest import BROKERS
 from tests.integration.harness import Flow
+from tests.services import AMQP_QUORUM
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+#: The brokers each test runs on (tests/integration/conftest.py parametrizes by it).
+LIVE_BROKERS = [*BROKERS, AMQP_QUORUM]
 
 ADA, GRACE, MALLORY = "ada@example.com", "grace@example.com", "mallory@mailinator.com"
 
