@@ -52,7 +52,19 @@ class StoredEvent:
 def append(
     stream_id: str, events: Sequence[Envelope], *, expected_version: int, stream_type: str = "order"
 ) -> list[EventRecord]:
-    """Append ``events`` after ``expected_version``; ConcurrencyError if the stream moved on."""
+    """Append ``events`` after ``expected_version``; ConcurrencyError if the stream moved on.
+
+    Why it is written this way (docs/benchmarks.md, "Append against the library's write"): an
+    append is a handful of statements, so each statement and each round trip counts. The
+    stream's version is one indexed ``ORDER BY version DESC LIMIT 1`` row, the events one raw
+    INSERT, and only that INSERT runs under a savepoint: the unique (stream, version) pair may
+    still refuse it (a writer that raced us on SQLite, or one that bypassed the lock), and the
+    savepoint undoes this append alone, leaving the caller's transaction usable, as a refused
+    check does. The check and the insert need one transaction, the PostgreSQL lock one held
+    until commit: ``atomic(savepoint=False)`` opens it when the caller has none and adds no
+    savepoint when it has one. Nothing is raised inside it, which would doom the caller's
+    transaction: the refusal is raised after it.
+    """
     records = [
         EventRecord(
             stream_id=stream_id,
@@ -72,29 +84,80 @@ def append(
         )
         for offset, envelope in enumerate(events, start=1)
     ]
-    with transaction.atomic():
+    refused: str | None = None
+    cause: IntegrityError | None = None
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
-        actual = stream_version(stream_id)
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
+        actual = _version(cursor, stream_id)
         if actual != expected_version:
-            why = "another writer appended first" if actual > expected_version else "the stream is not that long"
-            raise ConcurrencyError(
-                f"stream {stream_id}: expected version {expected_version}, but it is at {actual}; {why}"
-            )
-        try:
-            with transaction.atomic():
-                return EventRecord.objects.bulk_create(records)
-        except IntegrityError as exc:
-            actual = stream_version(stream_id)
-            raise ConcurrencyError(
-                f"stream {stream_id}: expected version {expected_version}, but it is at {actual}; "
-                f"another writer appended first"
-            ) from exc
+            refused = "another writer appended first" if actual > expected_version else "the stream is not that long"
+        elif records:
+            try:
+                with transaction.atomic():
+                    _insert(cursor, records)
+            except IntegrityError as exc:
+                actual, refused, cause = _version(cursor, stream_id), "another writer appended first", exc
+    if refused is not None:
+        raise ConcurrencyError(
+            f"stream {stream_id}: expected version {expected_version}, but it is at {actual}; {refused}"
+        ) from cause
+    return records
+
+
+def _version(cursor: Any, stream_id: str) -> int:
+    """The stream's last version, read from the (stream, version) unique index's last entry."""
+    cursor.execute(_version_sql(), [stream_id])
+    row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _insert(cursor: Any, records: list[EventRecord]) -> None:
+    """One INSERT for all ``records``, each value prepared by its model field, as the ORM would
+    (so a raw read and the model see the same stored values); sets each record's position."""
+    fields, prepared = _insert_fields(), list[Any]()
+    for record in records:
+        prepared.extend(field.get_db_prep_save(getattr(record, field.attname), connection) for field in fields)
+    cursor.execute(_insert_sql(len(records)), prepared)
+    positions = [row[0] for row in cursor.fetchall()]
+    for record, position in zip(records, positions, strict=True):
+        record.position = position
+        record._state.adding, record._state.db = False, connection.alias
+
+
+@functools.cache
+def _version_sql() -> str:
+    quote = connection.ops.quote_name
+    stream, version = (quote(_columns()[name]) for name in ("stream_id", "version"))
+    table = quote(EventRecord._meta.db_table)
+    return f"SELECT {version} FROM {table} WHERE {stream} = %s ORDER BY {version} DESC LIMIT 1"
+
+
+@functools.cache
+def _columns() -> dict[str, str]:
+    """Each concrete field's column, by field name."""
+    return {field.name: field.column for field in EventRecord._meta.concrete_fields if field.column}
+
+
+@functools.cache
+def _insert_fields() -> tuple[Any, ...]:
+    return tuple(field for field in EventRecord._meta.concrete_fields if field.name != "position")
+
+
+@functools.cache
+def _insert_sql(rows: int) -> str:
+    """``INSERT ... VALUES (...), ... RETURNING position`` for ``rows`` events (both SQLite, from
+    3.35, and PostgreSQL return the positions they assigned, in the order of the rows)."""
+    quote, table = connection.ops.quote_name, EventRecord._meta.db_table
+    columns = ", ".join(quote(_columns()[field.name]) for field in _insert_fields())
+    one = "(" + ", ".join(["%s"] * len(_insert_fields())) + ")"
+    position = quote(_columns()["position"])
+    return f"INSERT INTO {quote(table)} ({columns}) VALUES {', '.join([one] * rows)} RETURNING {position}"
 
 
 def stream_version(stream_id: str) -> int:
-    return EventRecord.objects.filter(stream_id=stream_id).aggregate(v=Max("version"))["v"] or 0
+    with connection.cursor() as cursor:
+        return _version(cursor, stream_id)
 
 
 def head_position() -> int:
@@ -117,10 +180,9 @@ def _select() -> str:
     (bench/eventstore.py, docs/benchmarks.md). Writes still go through the model, which guards
     immutability.
     """
-    meta, quote = EventRecord._meta, connection.ops.quote_name
-    column_of = {field.name: field.column for field in meta.concrete_fields if field.column}
-    columns = ", ".join(quote(column_of[name]) for name in _COLUMNS)
-    return f"SELECT {columns} FROM {quote(meta.db_table)}"
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(_columns()[name]) for name in _COLUMNS)
+    return f"SELECT {columns} FROM {quote(EventRecord._meta.db_table)}"
 
 
 def read_all(*, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
@@ -153,9 +215,28 @@ _AFTER_POSITION = "WHERE position > %s ORDER BY position LIMIT %s"
 
 def _fetch(where: str, params: list[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            _driver_timestamps(cursor.cursor)
         cursor.execute(f"{_select()} {where}", params)
         rows: list[tuple[Any, ...]] = cursor.fetchall()
     return rows
+
+
+def _driver_timestamps(cursor: Any) -> None:
+    """Load ``recorded_at`` on this cursor with psycopg's own (C) loader, not Django's.
+
+    Why: Django registers a subclass of psycopg's pure-Python timestamptz loader on every
+    connection, to set the tzinfo it wants; on a replay that loader was about 30% of the time
+    (docs/benchmarks.md). Django keeps the session's TimeZone at its own (UTC, USE_TZ), and
+    psycopg's loader gives the session's zone, so the value is the one Django's loader gives:
+    tests/unit/test_event_store.py compares a raw read with the model's, tzinfo included.
+    Only this cursor changes (psycopg copies the adapters map on write), not the connection.
+    """
+    from psycopg import adapters as driver_adapters  # only on PostgreSQL: SQLite runs need no psycopg
+    from psycopg.pq import Format
+
+    oid = driver_adapters.types["timestamptz"].oid
+    cursor.adapters.register_loader(oid, driver_adapters.get_loader(oid, Format.TEXT))
 
 
 def _decoded(row: tuple[Any, ...]) -> StoredEvent:
