@@ -87,15 +87,12 @@ def append(
     refused: str | None = None
     cause: IntegrityError | None = None
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
-        actual = _version(cursor, stream_id)
+        actual = _locked_version(cursor, stream_id)
         if actual != expected_version:
             refused = "another writer appended first" if actual > expected_version else "the stream is not that long"
         elif records:
             try:
-                with transaction.atomic():
-                    _insert(cursor, records)
+                _insert_alone(cursor, records)
             except IntegrityError as exc:
                 actual, refused, cause = _version(cursor, stream_id), "another writer appended first", exc
     if refused is not None:
@@ -105,6 +102,36 @@ def append(
     return records
 
 
+#: The savepoint an append's INSERT runs under when sent with it (PostgreSQL, ``_together``).
+_SAVEPOINT = "eventstore_append"
+
+
+@functools.cache
+def _together() -> bool:
+    """Whether statements can travel in one round trip: on PostgreSQL through psycopg 3's
+    client-side binding cursor, Django's default, each statement of the string still taking
+    a snapshot of its own (READ COMMITTED). SQLite runs in-process: nothing to save there."""
+    if connection.vendor != "postgresql":
+        return False
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3  # PostgreSQL only
+
+    return bool(is_psycopg3) and connection.settings_dict["OPTIONS"].get("server_side_binding") is not True
+
+
+def _locked_version(cursor: Any, stream_id: str) -> int:
+    """The stream's version, read on PostgreSQL after the append lock is ours. Sent together,
+    the version's SELECT is still a statement of its own, whose snapshot is taken once the lock
+    is granted: it sees every append committed before ours."""
+    if not _together():
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
+        return _version(cursor, stream_id)
+    cursor.execute(f"SELECT pg_advisory_xact_lock(%s); {_version_sql()}", [APPEND_LOCK_KEY, stream_id])
+    cursor.nextset()
+    row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
 def _version(cursor: Any, stream_id: str) -> int:
     """The stream's last version, read from the (stream, version) unique index's last entry."""
     cursor.execute(_version_sql(), [stream_id])
@@ -112,14 +139,37 @@ def _version(cursor: Any, stream_id: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _insert(cursor: Any, records: list[EventRecord]) -> None:
-    """One INSERT for all ``records``, each value prepared by its model field, as the ORM would
-    (so a raw read and the model see the same stored values); sets each record's position."""
+def _insert_alone(cursor: Any, records: list[EventRecord]) -> None:
+    """The INSERT under a savepoint of its own, so that a refusal undoes this append only; on
+    PostgreSQL the savepoint, the INSERT and the release are one round trip, and a refused INSERT
+    is rolled back to the savepoint by hand, as ``atomic()`` would."""
+    if not _together():
+        with transaction.atomic():
+            cursor.execute(_insert_sql(len(records)), _prepared(records))
+            _positioned(records, cursor.fetchall())
+        return
+    statement = f"SAVEPOINT {_SAVEPOINT}; {_insert_sql(len(records))}; RELEASE SAVEPOINT {_SAVEPOINT}"
+    try:
+        cursor.execute(statement, _prepared(records))
+    except IntegrityError:
+        cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}; RELEASE SAVEPOINT {_SAVEPOINT}")
+        raise
+    cursor.nextset()
+    _positioned(records, cursor.fetchall())
+
+
+def _prepared(records: list[EventRecord]) -> list[Any]:
+    """Each value prepared by its model field, as the ORM would (so a raw read and the model
+    see the same stored values)."""
     fields, prepared = _insert_fields(), list[Any]()
     for record in records:
         prepared.extend(field.get_db_prep_save(getattr(record, field.attname), connection) for field in fields)
-    cursor.execute(_insert_sql(len(records)), prepared)
-    positions = [row[0] for row in cursor.fetchall()]
+    return prepared
+
+
+def _positioned(records: list[EventRecord], rows: list[tuple[Any, ...]]) -> None:
+    """Each record as stored: its position, and the state of a saved instance."""
+    positions = [row[0] for row in rows]
     for record, position in zip(records, positions, strict=True):
         record.position = position
         record._state.adding, record._state.db = False, connection.alias

@@ -176,6 +176,23 @@ def test_a_stale_expected_version_raises_and_writes_nothing(stream: str) -> None
 
 
 @pytest.mark.django_db
+def test_a_refused_insert_undoes_only_this_append_and_the_transaction_goes_on(stream: str) -> None:
+    """The check passes but the INSERT is refused by a unique constraint (here the second event's
+    envelope id, already stored): the savepoint around the INSERT undoes this append alone, so
+    its first row is not kept and the caller's transaction (this test's) stays usable."""
+    stored_envelope = paid(stream)
+    store.append(stream, [stored_envelope], expected_version=0)
+    other = new_stream()
+
+    with pytest.raises(ConcurrencyError):
+        store.append(other, [paid(other, "cash"), stored_envelope], expected_version=0)
+
+    assert store.read_stream(other) == []
+    (retried,) = store.append(other, [paid(other, "iou")], expected_version=0)
+    assert (retried.version, [e.data["method"] for e in store.read_stream(other)]) == (1, ["iou"])
+
+
+@pytest.mark.django_db
 def test_an_expected_version_ahead_of_the_stream_is_refused(stream: str) -> None:
     store.append(stream, [paid(stream)], expected_version=0)
     with contextlib.suppress(ConcurrencyError):  # refusing it is the fix; accepting it is the bug
