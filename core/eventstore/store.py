@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import Max
 
 from core.models import EventRecord
@@ -160,10 +160,16 @@ def _insert_alone(cursor: Any, records: list[EventRecord]) -> None:
 
 def _prepared(records: list[EventRecord]) -> list[Any]:
     """Each value prepared by its model field, as the ORM would (so a raw read and the model
-    see the same stored values)."""
-    fields, prepared = _insert_fields(), list[Any]()
+    see the same stored values): the stream's once, then each event's own.
+
+    The connection is looked up once: Django's ``connection`` is a proxy, and every attribute
+    read through it (each field's preparation reads several) was 7% of an append's profile.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    shared, own = _insert_fields()
+    prepared = [field.get_db_prep_save(getattr(records[0], field.attname), db) for field in shared]
     for record in records:
-        prepared.extend(field.get_db_prep_save(getattr(record, field.attname), connection) for field in fields)
+        prepared.extend(field.get_db_prep_save(getattr(record, field.attname), db) for field in own)
     return prepared
 
 
@@ -172,7 +178,7 @@ def _positioned(records: list[EventRecord], rows: list[tuple[Any, ...]]) -> None
     positions = [row[0] for row in rows]
     for record, position in zip(records, positions, strict=True):
         record.position = position
-        record._state.adding, record._state.db = False, connection.alias
+        record._state.adding, record._state.db = False, DEFAULT_DB_ALIAS
 
 
 @functools.cache
@@ -189,20 +195,37 @@ def _columns() -> dict[str, str]:
     return {field.name: field.column for field in EventRecord._meta.concrete_fields if field.column}
 
 
+#: Fields whose value is the same for every event of one append: sent once, not per row.
+_SHARED = ("stream_id", "stream_type")
+
+
 @functools.cache
-def _insert_fields() -> tuple[Any, ...]:
-    return tuple(field for field in EventRecord._meta.concrete_fields if field.name != "position")
+def _insert_fields() -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The fields an append writes: those shared by its events, then each event's own."""
+    fields = [field for field in EventRecord._meta.concrete_fields if field.name != "position"]
+    return tuple(f for f in fields if f.name in _SHARED), tuple(f for f in fields if f.name not in _SHARED)
 
 
 @functools.cache
 def _insert_sql(rows: int) -> str:
-    """``INSERT ... VALUES (...), ... RETURNING position`` for ``rows`` events (both SQLite, from
-    3.35, and PostgreSQL return the positions they assigned, in the order of the rows)."""
+    """``INSERT ... SELECT <stream>, v.* FROM (VALUES (...), ...) v RETURNING position`` for
+    ``rows`` events: both SQLite (from 3.35) and PostgreSQL return the positions they assigned,
+    in the order of the rows.
+
+    Why the stream's values are sent once: psycopg caches how it parses a query with at most 50
+    parameters, and an order's six events, nine values each, were 54 (the parse was 10% of an
+    append); with the stream's two sent once they are 44.
+    """
     quote, table = connection.ops.quote_name, EventRecord._meta.db_table
-    columns = ", ".join(quote(_columns()[field.name]) for field in _insert_fields())
-    one = "(" + ", ".join(["%s"] * len(_insert_fields())) + ")"
+    shared, own = _insert_fields()
+    columns = ", ".join(quote(_columns()[field.name]) for field in (*shared, *own))
+    one = "(" + ", ".join(["%s"] * len(own)) + ")"
+    stream = ", ".join(["%s"] * len(shared))
     position = quote(_columns()["position"])
-    return f"INSERT INTO {quote(table)} ({columns}) VALUES {', '.join([one] * rows)} RETURNING {position}"
+    return (
+        f"INSERT INTO {quote(table)} ({columns}) SELECT {stream}, v.* FROM (VALUES {', '.join([one] * rows)}) AS v "
+        f"RETURNING {position}"
+    )
 
 
 def stream_version(stream_id: str) -> int:
