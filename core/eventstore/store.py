@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import Max
 
 from core.models import EventRecord
@@ -52,7 +52,19 @@ class StoredEvent:
 def append(
     stream_id: str, events: Sequence[Envelope], *, expected_version: int, stream_type: str = "order"
 ) -> list[EventRecord]:
-    """Append ``events`` after ``expected_version``; ConcurrencyError if the stream moved on."""
+    """Append ``events`` after ``expected_version``; ConcurrencyError if the stream moved on.
+
+    Why it is written this way (docs/benchmarks.md, "Append against the library's write"): an
+    append is a handful of statements, so each statement and each round trip counts. The
+    stream's version is one indexed ``ORDER BY version DESC LIMIT 1`` row, the events one raw
+    INSERT, and only that INSERT runs under a savepoint: the unique (stream, version) pair may
+    still refuse it (a writer that raced us on SQLite, or one that bypassed the lock), and the
+    savepoint undoes this append alone, leaving the caller's transaction usable, as a refused
+    check does. The check and the insert need one transaction, the PostgreSQL lock one held
+    until commit: ``atomic(savepoint=False)`` opens it when the caller has none and adds no
+    savepoint when it has one. Nothing is raised inside it, which would doom the caller's
+    transaction: the refusal is raised after it.
+    """
     records = [
         EventRecord(
             stream_id=stream_id,
@@ -72,29 +84,153 @@ def append(
         )
         for offset, envelope in enumerate(events, start=1)
     ]
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
-        actual = stream_version(stream_id)
+    refused: str | None = None
+    cause: IntegrityError | None = None
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        actual = _locked_version(cursor, stream_id)
         if actual != expected_version:
-            why = "another writer appended first" if actual > expected_version else "the stream is not that long"
-            raise ConcurrencyError(
-                f"stream {stream_id}: expected version {expected_version}, but it is at {actual}; {why}"
-            )
-        try:
-            with transaction.atomic():
-                return EventRecord.objects.bulk_create(records)
-        except IntegrityError as exc:
-            actual = stream_version(stream_id)
-            raise ConcurrencyError(
-                f"stream {stream_id}: expected version {expected_version}, but it is at {actual}; "
-                f"another writer appended first"
-            ) from exc
+            refused = "another writer appended first" if actual > expected_version else "the stream is not that long"
+        elif records:
+            try:
+                _insert_alone(cursor, records)
+            except IntegrityError as exc:
+                actual, refused, cause = _version(cursor, stream_id), "another writer appended first", exc
+    if refused is not None:
+        raise ConcurrencyError(
+            f"stream {stream_id}: expected version {expected_version}, but it is at {actual}; {refused}"
+        ) from cause
+    return records
+
+
+#: The savepoint an append's INSERT runs under when sent with it (PostgreSQL, ``_together``).
+_SAVEPOINT = "eventstore_append"
+
+
+@functools.cache
+def _together() -> bool:
+    """Whether statements can travel in one round trip: on PostgreSQL through psycopg 3's
+    client-side binding cursor, Django's default, each statement of the string still taking
+    a snapshot of its own (READ COMMITTED). SQLite runs in-process: nothing to save there."""
+    if connection.vendor != "postgresql":
+        return False
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3  # PostgreSQL only
+
+    return bool(is_psycopg3) and connection.settings_dict["OPTIONS"].get("server_side_binding") is not True
+
+
+def _locked_version(cursor: Any, stream_id: str) -> int:
+    """The stream's version, read on PostgreSQL after the append lock is ours. Sent together,
+    the version's SELECT is still a statement of its own, whose snapshot is taken once the lock
+    is granted: it sees every append committed before ours."""
+    if not _together():
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
+        return _version(cursor, stream_id)
+    cursor.execute(f"SELECT pg_advisory_xact_lock(%s); {_version_sql()}", [APPEND_LOCK_KEY, stream_id])
+    cursor.nextset()
+    row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _version(cursor: Any, stream_id: str) -> int:
+    """The stream's last version, read from the (stream, version) unique index's last entry."""
+    cursor.execute(_version_sql(), [stream_id])
+    row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _insert_alone(cursor: Any, records: list[EventRecord]) -> None:
+    """The INSERT under a savepoint of its own, so that a refusal undoes this append only; on
+    PostgreSQL the savepoint, the INSERT and the release are one round trip, and a refused INSERT
+    is rolled back to the savepoint by hand, as ``atomic()`` would."""
+    if not _together():
+        with transaction.atomic():
+            cursor.execute(_insert_sql(len(records)), _prepared(records))
+            _positioned(records, cursor.fetchall())
+        return
+    statement = f"SAVEPOINT {_SAVEPOINT}; {_insert_sql(len(records))}; RELEASE SAVEPOINT {_SAVEPOINT}"
+    try:
+        cursor.execute(statement, _prepared(records))
+    except IntegrityError:
+        cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}; RELEASE SAVEPOINT {_SAVEPOINT}")
+        raise
+    cursor.nextset()
+    _positioned(records, cursor.fetchall())
+
+
+def _prepared(records: list[EventRecord]) -> list[Any]:
+    """Each value prepared by its model field, as the ORM would (so a raw read and the model
+    see the same stored values): the stream's once, then each event's own.
+
+    The connection is looked up once: Django's ``connection`` is a proxy, and every attribute
+    read through it (each field's preparation reads several) was 7% of an append's profile.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    shared, own = _insert_fields()
+    prepared = [field.get_db_prep_save(getattr(records[0], field.attname), db) for field in shared]
+    for record in records:
+        prepared.extend(field.get_db_prep_save(getattr(record, field.attname), db) for field in own)
+    return prepared
+
+
+def _positioned(records: list[EventRecord], rows: list[tuple[Any, ...]]) -> None:
+    """Each record as stored: its position, and the state of a saved instance."""
+    positions = [row[0] for row in rows]
+    for record, position in zip(records, positions, strict=True):
+        record.position = position
+        record._state.adding, record._state.db = False, DEFAULT_DB_ALIAS
+
+
+@functools.cache
+def _version_sql() -> str:
+    quote = connection.ops.quote_name
+    stream, version = (quote(_columns()[name]) for name in ("stream_id", "version"))
+    table = quote(EventRecord._meta.db_table)
+    return f"SELECT {version} FROM {table} WHERE {stream} = %s ORDER BY {version} DESC LIMIT 1"
+
+
+@functools.cache
+def _columns() -> dict[str, str]:
+    """Each concrete field's column, by field name."""
+    return {field.name: field.column for field in EventRecord._meta.concrete_fields if field.column}
+
+
+#: Fields whose value is the same for every event of one append: sent once, not per row.
+_SHARED = ("stream_id", "stream_type")
+
+
+@functools.cache
+def _insert_fields() -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The fields an append writes: those shared by its events, then each event's own."""
+    fields = [field for field in EventRecord._meta.concrete_fields if field.name != "position"]
+    return tuple(f for f in fields if f.name in _SHARED), tuple(f for f in fields if f.name not in _SHARED)
+
+
+@functools.cache
+def _insert_sql(rows: int) -> str:
+    """``INSERT ... SELECT <stream>, v.* FROM (VALUES (...), ...) v RETURNING position`` for
+    ``rows`` events: both SQLite (from 3.35) and PostgreSQL return the positions they assigned,
+    in the order of the rows.
+
+    Why the stream's values are sent once: psycopg caches how it parses a query with at most 50
+    parameters, and an order's six events, nine values each, were 54 (the parse was 10% of an
+    append); with the stream's two sent once they are 44.
+    """
+    quote, table = connection.ops.quote_name, EventRecord._meta.db_table
+    shared, own = _insert_fields()
+    columns = ", ".join(quote(_columns()[field.name]) for field in (*shared, *own))
+    one = "(" + ", ".join(["%s"] * len(own)) + ")"
+    stream = ", ".join(["%s"] * len(shared))
+    position = quote(_columns()["position"])
+    return (
+        f"INSERT INTO {quote(table)} ({columns}) SELECT {stream}, v.* FROM (VALUES {', '.join([one] * rows)}) AS v "
+        f"RETURNING {position}"
+    )
 
 
 def stream_version(stream_id: str) -> int:
-    return EventRecord.objects.filter(stream_id=stream_id).aggregate(v=Max("version"))["v"] or 0
+    with connection.cursor() as cursor:
+        return _version(cursor, stream_id)
 
 
 def head_position() -> int:
@@ -117,10 +253,9 @@ def _select() -> str:
     (bench/eventstore.py, docs/benchmarks.md). Writes still go through the model, which guards
     immutability.
     """
-    meta, quote = EventRecord._meta, connection.ops.quote_name
-    column_of = {field.name: field.column for field in meta.concrete_fields if field.column}
-    columns = ", ".join(quote(column_of[name]) for name in _COLUMNS)
-    return f"SELECT {columns} FROM {quote(meta.db_table)}"
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(_columns()[name]) for name in _COLUMNS)
+    return f"SELECT {columns} FROM {quote(EventRecord._meta.db_table)}"
 
 
 def read_all(*, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
@@ -153,9 +288,28 @@ _AFTER_POSITION = "WHERE position > %s ORDER BY position LIMIT %s"
 
 def _fetch(where: str, params: list[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            _driver_timestamps(cursor.cursor)
         cursor.execute(f"{_select()} {where}", params)
         rows: list[tuple[Any, ...]] = cursor.fetchall()
     return rows
+
+
+def _driver_timestamps(cursor: Any) -> None:
+    """Load ``recorded_at`` on this cursor with psycopg's own (C) loader, not Django's.
+
+    Why: Django registers a subclass of psycopg's pure-Python timestamptz loader on every
+    connection, to set the tzinfo it wants; on a replay that loader was about 30% of the time
+    (docs/benchmarks.md). Django keeps the session's TimeZone at its own (UTC, USE_TZ), and
+    psycopg's loader gives the session's zone, so the value is the one Django's loader gives:
+    tests/unit/test_event_store.py compares a raw read with the model's, tzinfo included.
+    Only this cursor changes (psycopg copies the adapters map on write), not the connection.
+    """
+    from psycopg import adapters as driver_adapters  # only on PostgreSQL: SQLite runs need no psycopg
+    from psycopg.pq import Format
+
+    oid = driver_adapters.types["timestamptz"].oid
+    cursor.adapters.register_loader(oid, driver_adapters.get_loader(oid, Format.TEXT))
 
 
 def _decoded(row: tuple[Any, ...]) -> StoredEvent:

@@ -126,6 +126,11 @@ def test_reads_decode_rows_exactly_as_the_model_does(stream: str) -> None:
 
     assert read == store.to_stored(record)
     assert read.recorded_at.utcoffset() is not None, "recorded_at must come back aware, as the model's does"
+    # Equal aware datetimes may still differ in zone; on PostgreSQL the read uses another loader.
+    assert (read.recorded_at.tzinfo, read.recorded_at.isoformat()) == (
+        record.recorded_at.tzinfo,
+        record.recorded_at.isoformat(),
+    )
 
 
 @pytest.mark.django_db
@@ -168,6 +173,23 @@ def test_a_stale_expected_version_raises_and_writes_nothing(stream: str) -> None
     # The store is still usable after the refused append: the writer reloads and tries again.
     (retried,) = store.append(stream, [late[1]], expected_version=1)
     assert retried.version == 2
+
+
+@pytest.mark.django_db
+def test_a_refused_insert_undoes_only_this_append_and_the_transaction_goes_on(stream: str) -> None:
+    """The check passes but the INSERT is refused by a unique constraint (here the second event's
+    envelope id, already stored): the savepoint around the INSERT undoes this append alone, so
+    its first row is not kept and the caller's transaction (this test's) stays usable."""
+    stored_envelope = paid(stream)
+    store.append(stream, [stored_envelope], expected_version=0)
+    other = new_stream()
+
+    with pytest.raises(ConcurrencyError):
+        store.append(other, [paid(other, "cash"), stored_envelope], expected_version=0)
+
+    assert store.read_stream(other) == []
+    (retried,) = store.append(other, [paid(other, "iou")], expected_version=0)
+    assert (retried.version, [e.data["method"] for e in store.read_stream(other)]) == (1, ["iou"])
 
 
 @pytest.mark.django_db
