@@ -27,6 +27,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.models import OutboxMessage
+from core.rows import Insert
 from core.transient import is_transient, reset_connections
 from messaging.kernel import log
 from messaging.kernel.envelope import Envelope
@@ -39,6 +40,9 @@ logger = logging.getLogger("shop.messaging")
 #: the rows meanwhile, and keeps trying the broker on its own schedule. A database error does
 #: not pause it (see ``publish_after_commit``).
 FAST_PATH_PAUSE = 5.0
+
+#: The outbox row every message sent writes, built once (core/rows.py says why).
+_insert_outbox = Insert(OutboxMessage)
 
 
 class Transport(Protocol):
@@ -83,7 +87,7 @@ class OutboxDispatch:
         self.paused_until = 0.0
 
     def dispatch(self, envelope: Envelope) -> None:
-        OutboxMessage.objects.create(
+        _insert_outbox(
             id=envelope.id,
             kind=envelope.kind.value,
             name=envelope.type,
