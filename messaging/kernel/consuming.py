@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from core.logs import message_context
 from core.models import DeadLetter, InboxEntry, MessageLog
+from core.rows import Exists, Insert
 from core.transient import TransientFailure, is_transient, reset_connections
 from messaging.kernel import contracts, log, wiring
 from messaging.kernel.envelope import MAX_ENVELOPE_BYTES, Envelope, oversized
@@ -235,8 +236,11 @@ def apply_once(
                 before()
             with transaction.atomic():
                 # The unique (consumer, message_id) constraint settles a race between two
-                # deliveries of one message: the loser fails here and is then a duplicate.
-                InboxEntry.objects.create(consumer=service, message_id=envelope.id, message_type=envelope.type)
+                # deliveries of one message: the loser writes no row here, and is a duplicate.
+                # ON CONFLICT DO NOTHING rather than an IntegrityError: on PostgreSQL the loser's
+                # insert waits for the winner's transaction, so a row is there once it returns.
+                if not _insert_inbox(consumer=service, message_id=envelope.id, message_type=envelope.type):
+                    raise _LostRace
                 value = run()
                 log.handled(
                     envelope,
@@ -248,6 +252,8 @@ def apply_once(
                     outcome=value,
                 )
             return Result(MessageLog.Status.HANDLED, attempt, value=value)
+        except _LostRace:
+            return _duplicate(service, envelope, route)
         except IntegrityError:
             # Another delivery of this message committed its inbox row first: we lost the race.
             if _seen(service, envelope):
@@ -282,8 +288,17 @@ def apply_once(
             time.sleep(policy.delay(attempt))
 
 
+class _LostRace(Exception):
+    """Raised inside the inbox transaction to roll it back: another delivery's row is there."""
+
+
+#: The inbox's two statements, built once (core/rows.py says why).
+_insert_inbox = Insert(InboxEntry, skip_conflicts=True)
+_inbox_has = Exists(InboxEntry, "consumer", "message_id")
+
+
 def _seen(service: str, envelope: Envelope) -> bool:
-    return InboxEntry.objects.filter(consumer=service, message_id=envelope.id).exists()
+    return _inbox_has(service, envelope.id)
 
 
 def _duplicate(service: str, envelope: Envelope, route: str) -> Result:

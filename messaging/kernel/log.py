@@ -7,15 +7,25 @@ import socket
 from typing import Any
 
 from core.models import MessageLog
+from core.rows import Insert
 from messaging.kernel.envelope import Envelope
+
+#: One row per message sent and per message handled: built once (core/rows.py says why).
+_insert = Insert(MessageLog)
+_worker: tuple[int, str] | None = None
 
 
 def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """host:pid, looked up once per process (a prefork child has its own pid, hence the check)."""
+    global _worker
+    pid = os.getpid()
+    if _worker is None or _worker[0] != pid:
+        _worker = (pid, f"{socket.gethostname()}:{pid}")
+    return _worker[1]
 
 
 def sent(envelope: Envelope, *, route: str, duration_ms: float) -> None:
-    MessageLog.objects.create(
+    _insert(
         message_id=envelope.id,
         name=envelope.type,
         kind=envelope.kind.value,
@@ -39,8 +49,8 @@ def handled(
     duration_ms: float | None = None,
     error: str = "",
     outcome: dict[str, Any] | None = None,
-) -> MessageLog:
-    return MessageLog.objects.create(
+) -> None:
+    _insert(
         message_id=envelope.id,
         name=envelope.type,
         kind=envelope.kind.value,

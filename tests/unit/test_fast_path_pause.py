@@ -86,11 +86,11 @@ def test_a_database_error_does_not_pause_the_fast_path(monkeypatch: pytest.Monke
     claim = outbound.relay.publish_now
     calls = {"n": 0}
 
-    def database_gone_once(message_id: uuid.UUID) -> str | None:
+    def database_gone_once(message_id: uuid.UUID, envelope: Envelope | None = None) -> str | None:
         calls["n"] += 1
         if calls["n"] == 1:
             raise OperationalError("terminating connection due to administrator command")
-        return claim(message_id)
+        return claim(message_id, envelope)
 
     monkeypatch.setattr(outbound.relay, "publish_now", database_gone_once)
 
