@@ -7,9 +7,9 @@ Kept apart from bench/report.py and bench/plots.py, which call it: the report pa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -17,7 +17,13 @@ from matplotlib.figure import Figure
 
 from bench.plots import BROKERS, COLOURS, DPI, MODES, SIZE, label, num, ordered, part, times
 
-Table = Callable[[Sequence[str], Sequence[Sequence[str]]], str]
+
+class Table(Protocol):
+    """bench/report.py's ``table``: headers, rows, and how many leading columns are text."""
+
+    def __call__(self, headers: Sequence[str], rows: Sequence[Sequence[str]], text: int = 1) -> str: ...
+
+
 NAME = "workers"
 DASH = "—"
 CPU_KINDS = ("workers", "postgres", "broker", "producer", "total")
@@ -132,7 +138,8 @@ def markdown(results: Mapping[str, Any], plots: Mapping[str, str], table: Table)
         out += [table(head, _inventory_rows(data)), "", "Whole flow:", ""]
         head = ["Processes per service", "Mode", "Processes", "Pool slots", "Measured over", "Orders/s"]
         head += ["Handled msgs/s", "vs 1 per service", *CPU_HEAD]
-        out += [table(head, _flow_rows(data)), "", "What more CPUs would buy, at the most processes measured:", ""]
+        out += [table(head, _flow_rows(data), text=2), ""]
+        out += ["What more CPUs would buy, at the most processes measured:", ""]
         lines = [_arithmetic("Inventory reservations", inventory[-1], cpus)] if inventory else []
         for mode in MODES:
             if flow and (m := part(flow[-1], mode)):
@@ -176,6 +183,7 @@ def figure(results: Mapping[str, Any]) -> Figure | None:
     _curve(left, [num(p.get("processes")) or 0.0 for p in inventory], inventory, COLOURS["command"], "inventory", cpus)
     left.set_xscale("log", base=2)
     left.set_xticks([1, 2, 4], ["1", "2", "4"])
+    left.set_xlim(0.8, 5)
     left.set_xlabel("inventory worker processes")
     left.set_title("Inventory reservations")
     flow = _points(data, "flow")
