@@ -24,7 +24,9 @@ from rich.console import Console
 from bench import stack
 
 RESULTS = stack.ROOT / "bench" / "results"
-SECTIONS = ("throughput", "latency", "memory", "producer", "eventstore")
+SECTIONS = ("throughput", "latency", "memory", "producer", "eventstore", "workers")
+#: Sections a --quick run leaves out unless --only names them (they take minutes at any size).
+NOT_QUICK = {"workers"}
 console = Console(stderr=True)
 
 
@@ -147,6 +149,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         sizes = replace(sizes, orders=args.orders)
     brokers = (args.brokers or ("amqp" if args.quick else ",".join(stack.BROKERS))).split(",")
     sections = set((args.only or ",".join(SECTIONS)).split(","))
+    sections -= NOT_QUICK if args.quick and not args.only else set()
     unknown = sections - set(SECTIONS) | set(brokers) - set(stack.BROKERS)
     if unknown:
         raise SystemExit(f"unknown section or broker: {sorted(unknown)}")
@@ -156,6 +159,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         stack.setup_django(stack.bench_database())
         for broker in brokers:
             broker_sections(broker, sizes, sections, results)
+        if "workers" in sections:  # one broker: RabbitMQ unless the run leaves it out
+            from bench import scaling_workers as scaling
+
+            broker = "amqp" if "amqp" in brokers else brokers[0]
+            scale_sizes = scaling.QUICK if args.quick else scaling.FULL
+            results["workers"][broker] = scaling.run(broker, scale_sizes, timed)
     if "eventstore" in sections:
         from bench import eventstore
 

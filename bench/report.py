@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench import report_workers
 from bench.plots import BROKERS, DATABASES, MODES, label, num, ordered, part, times, write_plots
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -297,6 +298,7 @@ def render_markdown(results: Mapping[str, Any], *, plots: Mapping[str, str] | No
     parts = [*header(results, source), *targets(results)]
     for section in (throughput, producer, latency, eventstore, memory):
         parts += section(results, plots or {})
+    parts += report_workers.markdown(results, plots or {}, table)
     text = "\n".join(parts)
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")
@@ -305,7 +307,7 @@ def render_markdown(results: Mapping[str, Any], *, plots: Mapping[str, str] | No
 
 def write_report(results: dict[str, Any], *, markdown: Path, plots_dir: Path, source: str = SOURCE) -> list[Path]:
     """Plots first, so the Markdown links only the figures that were actually drawn."""
-    written = write_plots(results, plots_dir)
+    written = write_plots(results, plots_dir) | report_workers.write_plot(results, plots_dir)
     links = {name: Path(os.path.relpath(path, markdown.parent)).as_posix() for name, path in written.items()}
     markdown.parent.mkdir(parents=True, exist_ok=True)
     markdown.write_text(render_markdown(results, plots=links, source=source), encoding="utf-8")

@@ -15,6 +15,7 @@ pytest.importorskip("matplotlib")
 
 from bench import plots
 from bench.report import main, ratio, render_markdown, write_report
+from tests.unit.test_bench_workers_report import workers_section
 
 PNG = b"\x89PNG\r\n\x1a\n"
 NOT_MEASURED_RE = re.compile("not measured", re.IGNORECASE)
@@ -122,6 +123,7 @@ def results() -> dict[str, Any]:
         },
         **{section: {"redis": redis[section], "amqp": amqp[section]} for section in redis},
         "eventstore": {"sqlite": _store("sqlite", "sqlite3 scan"), "postgres": _store("postgres", "psycopg scan")},
+        "workers": {"amqp": workers_section()},
         "targets": [
             {
                 "id": "event-throughput",
@@ -274,7 +276,7 @@ def test_write_report_writes_markdown_and_png_plots(results: dict[str, Any], tmp
     markdown = tmp_path / "BENCHMARKS.md"
     written = write_report(results, markdown=markdown, plots_dir=tmp_path / "bench" / "results")
     assert written[0] == markdown
-    assert sorted(p.name for p in written[1:]) == sorted(f"{name}.png" for name in plots.FIGURES)
+    assert sorted(p.name for p in written[1:]) == sorted(f"{name}.png" for name in [*plots.FIGURES, "workers"])
     for path in written[1:]:
         assert path.read_bytes().startswith(PNG)
     assert "![Producer cost vs subscribers](bench/results/producer_cost.png)" in markdown.read_text()
