@@ -14,7 +14,8 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from bench import plots
-from bench.report import main, ratio, render_markdown, write_report
+from bench.report import main, render_markdown, write_report
+from bench.report_tables import ratio
 
 PNG = b"\x89PNG\r\n\x1a\n"
 NOT_MEASURED_RE = re.compile("not measured", re.IGNORECASE)
