@@ -153,6 +153,7 @@ def measure_store(sizes: Sequence[int]) -> dict[str, Any]:
                 "rebuild_s": round(rebuild.seconds, 2),
             }
         )
+        note(f"measured: {json.dumps(points[-1])}")
     return {
         "points": points,
         "replay": spread([p["replay_events_per_s"] for p in points]),
@@ -216,6 +217,7 @@ def measure_dashboard(sizes: Sequence[int]) -> dict[str, Any]:
         analyze(OrderSummary)
         note(f"{size:,} order summaries (seeded in {time.perf_counter() - started:.1f} s); timing the dashboard")
         points.append({"summaries": size, "filters": {name: time_filter(p) for name, p in FILTERS.items()}})
+        note(f"measured: {json.dumps(points[-1])}")
     return {"points": points, "filters": FILTERS}
 
 
