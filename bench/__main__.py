@@ -24,9 +24,9 @@ from rich.console import Console
 from bench import stack
 
 RESULTS = stack.ROOT / "bench" / "results"
-SECTIONS = ("throughput", "latency", "memory", "producer", "eventstore", "workers")
+SECTIONS = ("throughput", "latency", "memory", "producer", "eventstore", "workers", "scaling")
 #: Sections a --quick run leaves out unless --only names them (they take minutes at any size).
-NOT_QUICK = {"workers"}
+NOT_QUICK = {"workers", "scaling"}
 console = Console(stderr=True)
 
 
@@ -39,6 +39,8 @@ class Sizes:
     producer_orders: int
     events: int
     memory_messages: int
+    #: Events in the store, and order summaries, at each point of the scaling curves.
+    scaling: tuple[int, ...]
 
 
 FULL = Sizes(
@@ -49,9 +51,17 @@ FULL = Sizes(
     producer_orders=200,
     events=100_000,
     memory_messages=50_000,
+    scaling=(10_000, 100_000, 1_000_000),
 )
 QUICK = Sizes(
-    raw_tasks=600, orders=20, raw_latency=50, latency=8, producer_orders=10, events=1_500, memory_messages=400
+    raw_tasks=600,
+    orders=20,
+    raw_latency=50,
+    latency=8,
+    producer_orders=10,
+    events=1_500,
+    memory_messages=400,
+    scaling=(1_000, 3_000, 10_000),
 )
 
 
@@ -170,6 +180,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         for db in ("sqlite", "postgres"):
             results["eventstore"][db] = timed(f"event store on {db}", eventstore.run, db, sizes.events)
+    if "scaling" in sections:
+        from bench import scaling
+
+        for db in ("sqlite", "postgres"):
+            results["scaling"][db] = timed(f"scaling curves on {db}", scaling.run, db, sizes.scaling)
     from bench.meta import describe
     from bench.targets import evaluate
 

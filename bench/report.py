@@ -18,14 +18,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import report_workers
+from bench import plots_scaling, report_scaling, report_workers
 from bench.plots import BROKERS, DATABASES, MODES, label, num, ordered, part, times, write_plots
+from bench.report_tables import DASH, NOT_MEASURED, cells, closing, count, pct, rate, ratio, table
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = "bench/results/latest.json"
-NOT_MEASURED = "not measured in this run"
 RUN_NAMES = {"raw": "raw no-op tasks", "raw_write": "raw no-op + one INSERT"}
-DASH = "—"
 VERSIONS = ("python", "django", "celery", "kombu", "eventsourcing", "postgres", "rabbitmq", "redis")
 
 READING = """\
@@ -88,52 +87,6 @@ STORE_ROWS = (
     ("{lib}: replay one aggregate", "eventsourcing", "", "replay_single_events_per_s"),
     ("floor: {floor}", "floor", "", "scan_events_per_s"),
 )
-
-
-def rate(value: Any) -> str:
-    """Rates, counts, MB and milliseconds alike: 0–1 decimals, but two below 1 (a 0.35 ms publish)."""
-    v = num(value)
-    return DASH if v is None else f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}" if 0 < abs(v) < 1 else f"{v:,.1f}"
-
-
-def count(value: Any) -> str:
-    return DASH if (v := num(value)) is None else f"{v:,.0f}"
-
-
-def ratio(value: Any) -> str:
-    return DASH if (v := num(value)) is None else times(v)
-
-
-def pct(value: Any, scale: float = 1.0, sign: str = "+") -> str:
-    return DASH if (v := num(value)) is None else f"{v * scale:{sign}.1f}%"
-
-
-def cells(data: Any, *keys: str) -> list[str]:
-    """Formats by key (``_vs_`` a ratio, ``_pct`` a percentage, else a rate): one rule per kind of number."""
-    d = data if isinstance(data, Mapping) else {}
-    return [DASH if not k else (ratio if "_vs_" in k else pct if k.endswith("_pct") else rate)(d.get(k)) for k in keys]
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], text: int = 1) -> str:
-    """A Markdown table padded to column width, so it also reads as a table in plain text. The
-    first ``text`` columns are left-aligned, the numbers after them right-aligned."""
-    if not rows:
-        return f"*{NOT_MEASURED.capitalize()}.*"
-    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [c.ljust(w) if i < text else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = "|" + "|".join("-" * (w + 2) if i < text else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
-    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
-
-
-def closing(known: Sequence[str], section: Any, plots: Mapping[str, str], name: str, alt: str) -> list[str]:
-    """What ends every section: a line per expected broker or database the run skipped, then the plot."""
-    present = {k for k, _ in ordered(section, known)}
-    gaps = [f"\n*{label(k)}: {NOT_MEASURED}.*" for k in known if k not in present]
-    return [*gaps, "", *([f"![{alt}]({plots[name]})"] if name in plots else [])]
 
 
 def header(results: Mapping[str, Any], source: str) -> list[str]:
@@ -296,7 +249,7 @@ def render_markdown(results: Mapping[str, Any], *, plots: Mapping[str, str] | No
     """The whole report as text. ``plots`` maps a figure name (as in ``bench.plots.FIGURES``) to
     its link relative to the Markdown file; a figure not in it is not embedded."""
     parts = [*header(results, source), *targets(results)]
-    for section in (throughput, producer, latency, eventstore, memory):
+    for section in (throughput, producer, latency, eventstore, memory, report_scaling.section):
         parts += section(results, plots or {})
     parts += report_workers.markdown(results, plots or {}, table)
     text = "\n".join(parts)
@@ -308,6 +261,7 @@ def render_markdown(results: Mapping[str, Any], *, plots: Mapping[str, str] | No
 def write_report(results: dict[str, Any], *, markdown: Path, plots_dir: Path, source: str = SOURCE) -> list[Path]:
     """Plots first, so the Markdown links only the figures that were actually drawn."""
     written = write_plots(results, plots_dir) | report_workers.write_plot(results, plots_dir)
+    written |= plots_scaling.write_plot(results, plots_dir)
     links = {name: Path(os.path.relpath(path, markdown.parent)).as_posix() for name, path in written.items()}
     markdown.parent.mkdir(parents=True, exist_ok=True)
     markdown.write_text(render_markdown(results, plots=links, source=source), encoding="utf-8")

@@ -258,8 +258,13 @@ def _select() -> str:
     return f"SELECT {columns} FROM {quote(EventRecord._meta.db_table)}"
 
 
-def read_all(*, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
-    return [_decoded(row) for row in _fetch(_AFTER_POSITION, [after_position, limit])]
+def read_all(*, after_position: int = 0, limit: int = 1000, stream_type: str | None = None) -> list[StoredEvent]:
+    """Up to ``limit`` events after ``after_position``, in position order; only streams of
+    ``stream_type`` if given (a rebuild of one projection skips the others' rows in the query)."""
+    if stream_type is None:
+        return [_decoded(row) for row in _fetch(_AFTER_POSITION, [after_position, limit])]
+    rows = _fetch(_OF_TYPE_AFTER_POSITION, [after_position, stream_type, limit])
+    return [_decoded(row) for row in rows]
 
 
 def iter_all(*, after_position: int = 0, page_size: int = 1000) -> Iterator[StoredEvent]:
@@ -284,6 +289,7 @@ def read_stream(stream_id: str, *, until_version: int | None = None) -> list[Sto
 
 
 _AFTER_POSITION = "WHERE position > %s ORDER BY position LIMIT %s"
+_OF_TYPE_AFTER_POSITION = "WHERE position > %s AND stream_type = %s ORDER BY position LIMIT %s"
 
 
 def _fetch(where: str, params: list[Any]) -> list[tuple[Any, ...]]:

@@ -14,7 +14,8 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from bench import plots
-from bench.report import main, ratio, render_markdown, write_report
+from bench.report import main, render_markdown, write_report
+from bench.report_tables import ratio
 from tests.unit.test_bench_workers_report import workers_section
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -108,6 +109,16 @@ def _store(database: str, floor: str) -> dict[str, Any]:
     }
 
 
+def _scaling() -> dict[str, Any]:
+    """One size of the scaling curves (tests/unit/test_bench_scaling.py checks that section)."""
+    point = {"events": 10000, "replay_events_per_s": 90000.0, "rebuild_events_per_s": 30000.0}
+    filters = {"status": {"p95_ms": 0.9, "plan_indexes": ["summary_by_status"]}}
+    return {
+        "store": {"points": [point], "replay": {"spread": 0.0, "flat": True}},
+        "dashboard": {"filters": {"status": {"status": "paid"}}, "points": [{"summaries": 10000, "filters": filters}]},
+    }
+
+
 @pytest.fixture
 def results() -> dict[str, Any]:
     redis, amqp = _broker(1.0, flat=False), _broker(1.7, flat=True)
@@ -124,6 +135,7 @@ def results() -> dict[str, Any]:
         **{section: {"redis": redis[section], "amqp": amqp[section]} for section in redis},
         "eventstore": {"sqlite": _store("sqlite", "sqlite3 scan"), "postgres": _store("postgres", "psycopg scan")},
         "workers": {"amqp": workers_section()},
+        "scaling": {db: _scaling() for db in ("sqlite", "postgres")},
         "targets": [
             {
                 "id": "event-throughput",
@@ -276,7 +288,9 @@ def test_write_report_writes_markdown_and_png_plots(results: dict[str, Any], tmp
     markdown = tmp_path / "BENCHMARKS.md"
     written = write_report(results, markdown=markdown, plots_dir=tmp_path / "bench" / "results")
     assert written[0] == markdown
-    assert sorted(p.name for p in written[1:]) == sorted(f"{name}.png" for name in [*plots.FIGURES, "workers"])
+    assert sorted(p.name for p in written[1:]) == sorted(
+        f"{name}.png" for name in [*plots.FIGURES, "workers", "scaling"]
+    )
     for path in written[1:]:
         assert path.read_bytes().startswith(PNG)
     assert "![Producer cost vs subscribers](bench/results/producer_cost.png)" in markdown.read_text()

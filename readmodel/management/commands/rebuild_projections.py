@@ -21,7 +21,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--batch-size", type=int, default=500, help="Events per read and per transaction (default 500)."
+            "--batch-size",
+            type=int,
+            default=services.REBUILD_BATCH,
+            help=f"Events per read and per transaction (default {services.REBUILD_BATCH}).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
