@@ -152,6 +152,18 @@ def broker_sections(broker: str, sizes: Sizes, sections: set[str], results: dict
         )
 
 
+def partial_results(out: Path) -> Path:
+    return out.with_name(out.stem + ".partial.json")
+
+
+def checkpoint(results: dict[str, Any], out: Path) -> None:
+    """What a long run has measured so far, next to ``out``: a full run takes the best part of an
+    hour, and a failure in its last section should not cost the sections before it."""
+    partial = partial_results(out)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_text(json.dumps(results, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse(argv)
     sizes = QUICK if args.quick else FULL
@@ -165,26 +177,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"unknown section or broker: {sorted(unknown)}")
     started = datetime.now(UTC)
     results: dict[str, Any] = {name: {} for name in SECTIONS}
+    out = args.json or RESULTS / "latest.json"
     with stack.broker_lock():
         stack.setup_django(stack.bench_database())
         for broker in brokers:
             broker_sections(broker, sizes, sections, results)
+            checkpoint(results, out)
         if "workers" in sections:  # one broker: RabbitMQ unless the run leaves it out
-            from bench import scaling_workers as scaling
+            from bench import scaling_workers
 
             broker = "amqp" if "amqp" in brokers else brokers[0]
-            scale_sizes = scaling.QUICK if args.quick else scaling.FULL
-            results["workers"][broker] = scaling.run(broker, scale_sizes, timed)
+            scale_sizes = scaling_workers.QUICK if args.quick else scaling_workers.FULL
+            results["workers"][broker] = scaling_workers.run(broker, scale_sizes, timed)
+            checkpoint(results, out)
     if "eventstore" in sections:
         from bench import eventstore
 
         for db in ("sqlite", "postgres"):
             results["eventstore"][db] = timed(f"event store on {db}", eventstore.run, db, sizes.events)
+            checkpoint(results, out)
     if "scaling" in sections:
         from bench import scaling
 
         for db in ("sqlite", "postgres"):
             results["scaling"][db] = timed(f"scaling curves on {db}", scaling.run, db, sizes.scaling)
+            checkpoint(results, out)
     from bench.meta import describe
     from bench.targets import evaluate
 
@@ -195,9 +212,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "(before and after), and where the bound is for each target missed: "
         "[docs/benchmarks.md](docs/benchmarks.md)."
     ]
-    out = args.json or RESULTS / "latest.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
+    partial_results(out).unlink(missing_ok=True)
     console.print(f"results: {out}")
     if args.report if args.report is not None else not (args.quick or args.json):
         from bench.report import write_report
