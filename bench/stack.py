@@ -107,7 +107,10 @@ def producing_to(url: str, *, routes: dict[str, dict[str, str]] | None = None) -
 
     app = producer_app(url)
     if routes:
-        app.conf.task_routes = {**app.conf.task_routes, **routes}
+        # Celery's task_routes is a router or a sequence of them (the app's is a sequence since
+        # commands are routed by name); a mapping is a router too, asked first here.
+        existing = app.conf.task_routes
+        app.conf.task_routes = (routes, *(existing if isinstance(existing, (list, tuple)) else [existing]))
     bootstrap.configure(transport=CeleryTransport(app))
     try:
         yield
