@@ -76,7 +76,8 @@ def _sample(admin_url: str, stop_at: float) -> dict[str, int]:
 
     seen: dict[str, int] = {}
     query = (
-        "SELECT coalesce(wait_event_type || ':' || wait_event, state) FROM pg_stat_activity WHERE application_name = %s"
+        "SELECT coalesce(wait_event_type || ':' || wait_event, state) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
     )
     with psycopg.connect(admin_url, autocommit=True) as conn:
         while time.time() < stop_at:

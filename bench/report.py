@@ -113,12 +113,29 @@ def header(results: Mapping[str, Any], source: str) -> list[str]:
         f"- Versions: {', '.join(versions) or 'not recorded'}.",
         f"- Workers: {workers.get('processes', '?')} processes, {workers.get('pool_slots', '?')} pool slots.",
         f"- Brokers: {brokers or 'not recorded'}.",
+        *runs(meta),
         "",
         "Reproduce with `make bench` (runs everything, then writes this file and the plots), or",
         "`python -m bench --quick --json /tmp/q.json` for a reduced run that takes under a minute.",
         "",
         READING,
     ]
+
+
+def runs(meta: Mapping[str, Any]) -> list[str]:
+    """The runs a report was put together from, when it was more than one: a long run stopped by
+    a bench bug keeps what it measured (``latest.partial.json``), and a second run measures the
+    rest, rather than the report hiding where each number comes from."""
+    parts = [r for r in meta.get("runs") or [] if isinstance(r, Mapping)]
+    if len(parts) < 2:
+        return []
+    out = [f"- Put together from {len(parts)} runs on this machine, one after the other:"]
+    for run in parts:
+        why = f"; {run['why_stopped']}" if run.get("why_stopped") else ""
+        out.append(
+            f"  - `{run.get('command', '?')}`, started {run.get('started_at', '?')}: {run.get('kept', '?')}{why}."
+        )
+    return out
 
 
 def targets(results: Mapping[str, Any]) -> list[str]:

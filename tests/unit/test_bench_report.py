@@ -317,3 +317,16 @@ def test_cli_reads_json_and_writes(results: dict[str, Any], tmp_path: Path, caps
     assert f"from {source.resolve()} — do not edit by hand" in markdown.read_text().splitlines()[0]
     assert "](../png/throughput.png)" in markdown.read_text()
     assert str(markdown) in capsys.readouterr().out
+
+
+def test_a_report_put_together_from_two_runs_names_both(results: dict[str, Any]) -> None:
+    one_run = render_markdown(results)
+    assert "Put together from" not in one_run
+    parts = [
+        {"command": "make bench", "started_at": "2026-12-06T00:45", "kept": "Redis", "why_stopped": "a bench bug"},
+        {"command": "python -m bench --brokers amqp", "started_at": "2026-12-06T01:15", "kept": "RabbitMQ"},
+    ]
+    text = render_markdown({**results, "meta": {**results["meta"], "runs": parts}})
+    assert "Put together from 2 runs" in text
+    assert "`make bench`, started 2026-12-06T00:45: Redis; a bench bug." in text
+    assert "`python -m bench --brokers amqp`, started 2026-12-06T01:15: RabbitMQ." in text
