@@ -13,6 +13,7 @@ pytest.importorskip("matplotlib")
 
 from bench import plots_scaling, scaling, scaling_seed
 from bench.report import render_markdown, write_report
+from catalog.models import Customer
 from core.eventstore import store
 from readmodel import selectors, services
 from readmodel.models import OrderSummary
@@ -21,10 +22,10 @@ PNG = b"\x89PNG\r\n\x1a\n"
 LIFECYCLE = ("order.placed", "order.risk_scored", "order.confirmed", "order.paid", "order.packed", "order.shipped")
 
 
-def _template() -> list[scaling_seed.Recorded]:
+def _template(user_id: int = 1) -> list[scaling_seed.Recorded]:
     placed = {
         "order_id": "x",
-        "user_id": 1,
+        "user_id": user_id,
         "items": [{"product_id": 1, "quantity": 2, "unit_price": "9.50"}],
         "amount": "19.00",
         "currency": "EUR",
@@ -48,7 +49,9 @@ def test_seeded_events_read_back_as_whole_orders_and_rebuild(catalog: None, monk
     """Interleaved, in chunks smaller than the order count: each stream is its own order, in
     version order, with its own id in its data; a rebuild in small batches projects every one."""
     monkeypatch.setattr(scaling_seed, "CHUNK_ORDERS", 3)
-    assert scaling_seed.seed_events(_template(), 7) == 42
+    # The catalog's ids, not 1: PostgreSQL does not reset its sequences between tests.
+    ada = Customer.objects.get(name="Ada Lovelace")
+    assert scaling_seed.seed_events(_template(user_id=ada.pk), 7) == 42
     events = store.read_all(limit=100)
     assert [e.type for e in events[:3]] == ["order.placed"] * 3, "a chunk's orders are interleaved"
     streams = {e.stream_id for e in events}
