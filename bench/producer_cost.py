@@ -74,34 +74,60 @@ def command_flow(consumers: int) -> Iterator[None]:
         FLOWS[FlowMode.COMMAND] = commanding
 
 
-def declare_queues(url: str, mode: str, consumers: int) -> list[str]:
-    """The consumers' queues, as their workers would declare them on start."""
+def consumer_queues(url: str, mode: str, consumers: int) -> list[Any]:
+    """The first ``consumers`` consumers' queues, as their workers would declare them on start."""
     from kombu import Queue
 
     from messaging.celery_adapter.topology import service_queue
 
-    names = []
-    with Connection(url) as conn:
-        channel = conn.channel()
-        for i in range(1, consumers + 1):
-            if mode == "event":
-                queue = service_queue(consumer_name(i), url)
-            else:
-                queue = Queue(f"{consumer_name(i)}.notify", routing_key=f"{consumer_name(i)}.notify", durable=True)
-            queue(channel).declare()
-            names.append(queue.name)
-    return names
+    if mode == "event":
+        return [service_queue(consumer_name(i), url) for i in range(1, consumers + 1)]
+    names = [f"{consumer_name(i)}.notify" for i in range(1, consumers + 1)]
+    return [Queue(name, routing_key=name, durable=True) for name in names]
 
 
-def depth(url: str, queues: list[str]) -> int:
-    with Connection(url) as conn:
-        channel: Any = conn.channel()
-        if url.startswith("redis"):
-            return sum(int(channel.client.llen(q)) for q in queues)
-        return sum(int(channel.queue_declare(queue=q, passive=True).message_count) for q in queues)
+def declare_queues(channel: Any, url: str, mode: str, consumers: int) -> list[str]:
+    """Declare the first ``consumers`` consumers' queues; their names."""
+    queues = consumer_queues(url, mode, consumers)
+    for queue in queues:
+        queue(channel).declare()
+    return [queue.name for queue in queues]
 
 
-def measure(space: Namespace, mode: str, orders: int, *, warmup: int = 10) -> list[dict[str, Any]]:
+def delete_queues(channel: Any, url: str, mode: str) -> None:
+    """Delete every bench consumer's queue: in event mode a queue bound to the fanout exchange is a
+    subscriber, so the next block's count is exactly the queues it declares. Each is declared,
+    emptied and deleted on one channel: kombu's Redis transport unbinds only the bindings its
+    channel knows of, and deletes no list for a queue bound to no exchange (the commands')."""
+    for queue in consumer_queues(url, mode, max(COUNTS)):
+        bound = queue(channel)
+        bound.declare()
+        bound.purge()
+        bound.delete()
+
+
+def depth(channel: Any, url: str, queues: list[str]) -> int:
+    if url.startswith("redis"):
+        return sum(int(channel.client.llen(q)) for q in queues)
+    return sum(int(channel.queue_declare(queue=q, passive=True).message_count) for q in queues)
+
+
+def schedule(orders: int, rounds: int) -> list[tuple[int, int]]:
+    """(consumers, orders) blocks: every count in every round, the order rotated each round.
+
+    Measuring 1, then 2, 4 and 8 consumers in one block each put any drift of the run (a busy
+    neighbour on two CPUs, tables that grow with every order, a cold first block) on one count:
+    one run of 2026-12-06 gave 8-vs-1 ratios of 1.28 and 0.89 back to back on the same code. In
+    rounds, a drift falls on every count alike, and each count's median is over every round."""
+    per_block = [orders // rounds + (1 if r < orders % rounds else 0) for r in range(rounds)]
+    blocks = []
+    for r, size in enumerate(per_block):
+        turn = r % len(COUNTS)
+        blocks += [(count, size) for count in COUNTS[turn:] + COUNTS[:turn] if size]
+    return blocks
+
+
+def measure(space: Namespace, mode: str, orders: int, *, warmup: int = 10, rounds: int = 8) -> list[dict[str, Any]]:
     from bench.modes import place, prepare
     from bench.stack import producing_to
     from core.models import MessageLog
@@ -109,32 +135,39 @@ def measure(space: Namespace, mode: str, orders: int, *, warmup: int = 10) -> li
     space.reset()
     routes = register_commands()
     shopper = prepare()
-    rows = []
-    with producing_to(space.url, routes=routes):
-        for consumers in COUNTS:
-            queues = declare_queues(space.url, mode, consumers)
+    seconds: dict[int, list[float]] = {count: [] for count in COUNTS}
+    ids: dict[int, list[str]] = {count: [] for count in COUNTS}
+    copies = dict.fromkeys(COUNTS, 0)
+    with producing_to(space.url, routes=routes), Connection(space.url) as conn:
+        channel = conn.channel()
+        with command_flow(max(COUNTS)):
+            place(shopper, mode, warmup)
+        for consumers, size in schedule(orders, min(rounds, orders)):
+            delete_queues(channel, space.url, mode)
+            queues = declare_queues(channel, space.url, mode, consumers)
             with command_flow(consumers):
-                place(shopper, mode, warmup)
-                before = depth(space.url, queues)
-                seconds, ids = [], []
-                for _ in range(orders):
+                for _ in range(size):
                     started = time.perf_counter()
                     [order_id] = place(shopper, mode, 1)
-                    seconds.append(time.perf_counter() - started)
-                    ids.append(str(order_id))
-                copies = depth(space.url, queues) - before
-            published = MessageLog.objects.filter(correlation_id__in=ids, status="sent").count()
-            withdraw_timers()
-            rows.append(
-                {
-                    "subscribers": consumers,
-                    "orders": orders,
-                    "median_ms": median_ms(seconds),
-                    "p95_ms": round(percentile(seconds, 95) * 1000, 3),
-                    "published_per_order": round(published / orders, 2),
-                    "broker_copies_per_order": round(copies / orders, 2),
-                }
-            )
+                    seconds[consumers].append(time.perf_counter() - started)
+                    ids[consumers].append(str(order_id))
+            copies[consumers] += depth(channel, space.url, queues)
+        delete_queues(channel, space.url, mode)
+    withdraw_timers()
+    rows = []
+    for consumers in COUNTS:
+        published = MessageLog.objects.filter(correlation_id__in=ids[consumers], status="sent").count()
+        placed = len(seconds[consumers])
+        rows.append(
+            {
+                "subscribers": consumers,
+                "orders": placed,
+                "median_ms": median_ms(seconds[consumers]),
+                "p95_ms": round(percentile(seconds[consumers], 95) * 1000, 3),
+                "published_per_order": round(published / placed, 2),
+                "broker_copies_per_order": round(copies[consumers] / placed, 2),
+            }
+        )
     return rows
 
 
