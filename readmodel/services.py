@@ -104,7 +104,6 @@ def rebuild(*, batch_size: int = REBUILD_BATCH, progress: Progress | None = None
 
     after, applied = 0, 0
     streams: set[str] = set()
-    carried: Carried = {}
     if progress:
         progress(0, total)
     while batch := store.read_all(after_position=after, limit=batch_size, stream_type=ORDER_STREAM):
@@ -112,8 +111,7 @@ def rebuild(*, batch_size: int = REBUILD_BATCH, progress: Progress | None = None
         for event in batch:
             grouped.setdefault(event.stream_id, []).append(event)
         with transaction.atomic():
-            carried = _apply_batch(grouped, cached_name, carried)
-            applied += sum(moved.applied for moved in carried.values())
+            applied += _apply_batch(grouped, cached_name)
         streams.update(grouped)
         after = batch[-1].position
         if progress:
@@ -121,35 +119,15 @@ def rebuild(*, batch_size: int = REBUILD_BATCH, progress: Progress | None = None
     return RebuildReport(events=applied, streams=len(streams), seconds=time.perf_counter() - started)
 
 
-@dataclass(frozen=True)
-class Moved:
-    """What a rebuild's batch did to one stream: how many events it applied, the version it left
-    the stream at and the summary it wrote."""
-
-    applied: int
-    version: int
-    summary: Summary
-
-
-#: Per stream a batch moved, what it did: handed to the next batch.
-Carried = dict[str, Moved]
-
-
-def _apply_batch(grouped: dict[str, list[StoredEvent]], names: projection.CustomerNames, carried: Carried) -> Carried:
+def _apply_batch(grouped: dict[str, list[StoredEvent]], names: projection.CustomerNames) -> int:
     """Apply each stream's events after its tracked version: ``_project``'s rule for many streams
-    at once, with its locking. Returns what it applied, per stream (see ``Carried``).
+    at once, with its locking. Returns how many events were applied.
 
     The tracking rows are created if missing (a write first, so that on SQLite the transaction
     holds the write lock before it reads) and locked in stream order, as ``_tracking`` locks one;
     a live projector on the same stream waits, or is waited for, exactly as with ``_project``.
     The summaries to continue are read in one query, folded in memory, and written back with
     one upsert, as are the tracking rows.
-
-    A stream that the previous batch left at the version its tracking row still holds continues
-    from the summary that batch wrote (``carried``): nothing applied it since (every writer
-    moves the tracking row under its lock), so the row need not be read back. Why: streams span
-    batches, and at a million events a third of an event's cost was reading back a summary the
-    rebuild had itself just written (docs/benchmarks.md, "How cost grows with the data").
     """
     ids = sorted(grouped)
     ProjectionTracking.objects.bulk_create(
@@ -157,21 +135,19 @@ def _apply_batch(grouped: dict[str, list[StoredEvent]], names: projection.Custom
     )
     locked = ProjectionTracking.objects.select_for_update().filter(projection=ORDER_SUMMARY, stream_id__in=ids)
     trackings = {t.stream_id: t for t in locked.order_by("stream_id")}
-    known = {i: c.summary for i, c in carried.items() if i in trackings and c.version == trackings[i].version}
-    started = [uuid.UUID(i) for i in ids if trackings[i].version > 0 and i not in known]
-    rows = (
-        {str(r.order_id): _to_summary(r) for r in OrderSummary.objects.filter(order_id__in=started)} if started else {}
-    )
+    started = [uuid.UUID(i) for i in ids if trackings[i].version > 0]
+    rows = {str(r.order_id): r for r in OrderSummary.objects.filter(order_id__in=started)} if started else {}
     summaries: list[OrderSummary] = []
     moved: list[ProjectionTracking] = []
-    applied: Carried = {}
+    applied = 0
     for stream_id in ids:
         tracking = trackings[stream_id]
         pending = [e for e in grouped[stream_id] if e.version > tracking.version]
         if pending and pending[0].version != tracking.version + 1:
             # A gap: the events in between have not been applied yet. The store has them.
             pending = [e for e in store.read_stream(stream_id) if e.version > tracking.version]
-        summary = known.get(stream_id) or rows.get(stream_id) or Summary(order_id=uuid.UUID(stream_id))
+        row = rows.get(stream_id)
+        summary = _to_summary(row) if row is not None else Summary(order_id=uuid.UUID(stream_id))
         count = 0
         for event in pending:
             if event.version != tracking.version + 1:
@@ -180,7 +156,6 @@ def _apply_batch(grouped: dict[str, list[StoredEvent]], names: projection.Custom
             tracking.version, tracking.position = event.version, event.position
             count += 1
         if count:
-            applied[stream_id] = Moved(count, tracking.version, summary)
             summaries.append(OrderSummary(**asdict(summary)))
             # A new object (no primary key), so the upsert matches on (projection, stream_id) only.
             moved.append(
@@ -188,6 +163,7 @@ def _apply_batch(grouped: dict[str, list[StoredEvent]], names: projection.Custom
                     projection=ORDER_SUMMARY, stream_id=stream_id, version=tracking.version, position=tracking.position
                 )
             )
+            applied += count
     if summaries:
         OrderSummary.objects.bulk_create(
             summaries, update_conflicts=True, unique_fields=["order_id"], update_fields=_SUMMARY_COLUMNS
