@@ -548,7 +548,8 @@ def test_a_rebuild_ends_where_the_live_projector_did(live_worker: None) -> None:
 @transactional
 def test_a_rebuild_continues_from_a_live_projectors_row_not_from_its_own_last_batch(catalog: None) -> None:
     """Between two batches of a rebuild the live projector moves a stream: the next batch must
-    continue from the row the projector wrote, not from the summary the rebuild carried."""
+    continue from the row the projector wrote (a rebuild that kept its own last batch's
+    summaries in memory, to skip reading them back, would lose the projector's event)."""
     stream = str(uuid.uuid4())
     ada = Customer.objects.get(email="ada@example.com")
     store.append(stream, [_placed_v2(stream, ada.pk), _paid(stream)], expected_version=0)
