@@ -375,8 +375,12 @@ def _stored(
     metadata: str | dict[str, Any],
     recorded_at: datetime,
 ) -> StoredEvent:
+    """The event, its fields set in one step: the frozen dataclass's ``__init__`` sets each
+    through ``object.__setattr__``, half of building an event on a replay (docs/benchmarks.md).
+    Frozen it stays: assigning to a field afterwards still raises."""
     upcast_version, upcast_data = contracts.upcast(event_type, schema_version, data)
-    return StoredEvent(
+    event: StoredEvent = object.__new__(StoredEvent)
+    event.__dict__.update(
         position=position,
         stream_id=stream_id,
         version=version,
@@ -387,3 +391,4 @@ def _stored(
         recorded_at=recorded_at,
         metadata_source=metadata,
     )
+    return event

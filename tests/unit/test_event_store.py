@@ -4,6 +4,7 @@ and the same transaction as the order it records. Runs on SQLite and on PostgreS
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -216,6 +217,20 @@ def test_a_read_decodes_the_metadata_only_when_it_is_read(stream: str) -> None:
     (record,) = EventRecord.objects.filter(stream_id=stream)
     assert read.metadata == record.metadata and read.metadata["producer"] == "orders"
     assert read.metadata is read.metadata, "decoded once"
+
+
+@pytest.mark.django_db
+def test_a_read_event_is_the_dataclass_its_constructor_would_build(stream: str) -> None:
+    """Reads set an event's fields in one step, past ``__init__``: every field must be set, and
+    the event must stay frozen."""
+    store.append(stream, [paid(stream)], expected_version=0)
+    (read,) = store.read_stream(stream)
+
+    assert set(vars(read)) == {f.name for f in dataclasses.fields(store.StoredEvent)}
+    rebuilt = store.StoredEvent(**{f.name: getattr(read, f.name) for f in dataclasses.fields(store.StoredEvent)})
+    assert rebuilt == read and repr(rebuilt) == repr(read)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        read.version = 2  # type: ignore[misc]
 
 
 # --- optimistic concurrency ------------------------------------------------------------------
