@@ -57,14 +57,14 @@ Side = Callable[[], Timing]
 def before_module(commit: str, path: str, name: str) -> ModuleType:
     """``path`` as it was at ``commit``, imported as ``name`` (beside today's module)."""
     source = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=ROOT, check=True, capture_output=True, text=True)
-    folder = Path(tempfile.mkdtemp(prefix="shop-steps-"))
-    file = folder / f"{name}.py"
-    file.write_text(source.stdout)
-    spec = importlib.util.spec_from_file_location(name, file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
+    with tempfile.TemporaryDirectory(prefix="shop-steps-") as folder:
+        file = Path(folder) / f"{name}.py"
+        file.write_text(source.stdout)
+        spec = importlib.util.spec_from_file_location(name, file)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
     return module
 
 
