@@ -90,8 +90,9 @@ def note(message: str) -> None:
 
 
 @contextlib.contextmanager
-def fresh_database(db: str) -> Iterator[str]:
-    """A database URL for a new, empty database; a SQLite one is deleted afterwards."""
+def fresh_database(db: str, pg_name: str = PG_SCALE_DB) -> Iterator[str]:
+    """A database URL for a new, empty database; a SQLite one is deleted afterwards. ``pg_name``
+    lets a second run (a profile, another worktree) use a database of its own."""
     if db == "sqlite":
         folder = tempfile.mkdtemp(prefix="shop-bench-scale-")
         try:
@@ -99,7 +100,7 @@ def fresh_database(db: str) -> Iterator[str]:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return
-    yield stack.bench_database(PG_SCALE_DB)
+    yield stack.bench_database(pg_name)
 
 
 def analyze(model: Any) -> None:
@@ -221,8 +222,10 @@ def measure_dashboard(sizes: Sequence[int]) -> dict[str, Any]:
     return {"points": points, "filters": FILTERS}
 
 
-def measure(db: str, sizes: Sequence[int], parts: Sequence[str] = ("store", "dashboard")) -> dict[str, Any]:
-    with fresh_database(db) as database_url:
+def measure(
+    db: str, sizes: Sequence[int], parts: Sequence[str] = ("store", "dashboard"), pg_name: str = PG_SCALE_DB
+) -> dict[str, Any]:
+    with fresh_database(db, pg_name) as database_url:
         note(f"{db}: sizes {', '.join(f'{s:,}' for s in sizes)}")
         stack.setup_django(database_url)
         from django.db import connection
@@ -246,12 +249,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--sizes", default=",".join(map(str, FULL_SIZES)), help="comma-separated, growing")
     parser.add_argument("--parts", default="store,dashboard", help="store (replay, rebuild), dashboard, or both")
+    parser.add_argument("--pg-db", default=PG_SCALE_DB, help="the PostgreSQL database to drop and create")
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     started = time.perf_counter()
     # Whatever else prints (a management command, a library) goes to stderr: stdout is the JSON.
     with contextlib.redirect_stdout(sys.stderr):
-        result = measure(args.db, sizes, args.parts.split(","))
+        result = measure(args.db, sizes, args.parts.split(","), args.pg_db)
     result["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(result, indent=2))
     return result

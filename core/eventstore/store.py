@@ -15,13 +15,14 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, overload
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
 from django.db.models import Max
 
+from core.eventstore import values
 from core.models import EventRecord
 from messaging.kernel import contracts
 from messaging.kernel.envelope import Envelope
@@ -34,9 +35,15 @@ class ConcurrencyError(Exception):
     """Another writer appended to the stream first: reload and decide again."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StoredEvent:
-    """An event as read back: its data upcast to the newest schema version."""
+    """An event as read back: its data upcast to the newest schema version.
+
+    Its metadata is decoded only when read (``metadata``): a replay or a rebuild folds
+    ``type`` and ``data`` and never reads it, and decoding a second JSON column per event was
+    a large share of a replay (docs/benchmarks.md, "Replay against the library's read").
+    Two events are equal when every column is, the metadata included.
+    """
 
     position: int
     stream_id: str
@@ -45,61 +52,108 @@ class StoredEvent:
     schema_version: int
     stored_schema_version: int
     data: dict[str, Any]
-    metadata: dict[str, Any]
     recorded_at: datetime
+    #: The metadata column as read: JSON text from a raw read, or already a dict (a model's).
+    metadata_source: str | dict[str, Any] = field(default="{}", repr=False)
+
+    @functools.cached_property
+    def metadata(self) -> dict[str, Any]:
+        """message_id, correlation_id, causation_id, producer: decoded on first read."""
+        source = self.metadata_source
+        return json.loads(source) if isinstance(source, str) else source
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StoredEvent):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in (*_COLUMNS, "stored_schema_version"))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable dicts inside: as the generated eq had it
 
 
+@overload
 def append(
-    stream_id: str, events: Sequence[Envelope], *, expected_version: int, stream_type: str = "order"
-) -> list[EventRecord]:
+    stream_id: str,
+    events: Sequence[Envelope],
+    *,
+    expected_version: int,
+    stream_type: str = ...,
+    records: Literal[True] = ...,
+) -> list[EventRecord]: ...
+@overload
+def append(
+    stream_id: str,
+    events: Sequence[Envelope],
+    *,
+    expected_version: int,
+    stream_type: str = ...,
+    records: Literal[False],
+) -> None: ...
+def append(
+    stream_id: str,
+    events: Sequence[Envelope],
+    *,
+    expected_version: int,
+    stream_type: str = "order",
+    records: bool = True,
+) -> list[EventRecord] | None:
     """Append ``events`` after ``expected_version``; ConcurrencyError if the stream moved on.
+    Returns the stored records, or with ``records=False`` nothing (the services' appends, which
+    never read them back, do not pay for building them).
 
     Why it is written this way (docs/benchmarks.md, "Append against the library's write"): an
     append is a handful of statements, so each statement and each round trip counts. The
     stream's version is one indexed ``ORDER BY version DESC LIMIT 1`` row, the events one raw
-    INSERT, and only that INSERT runs under a savepoint: the unique (stream, version) pair may
+    INSERT whose values are prepared from the envelopes directly (core/eventstore/values.py),
+    and only that INSERT runs under a savepoint: the unique (stream, version) pair may
     still refuse it (a writer that raced us on SQLite, or one that bypassed the lock), and the
     savepoint undoes this append alone, leaving the caller's transaction usable, as a refused
     check does. The check and the insert need one transaction, the PostgreSQL lock one held
     until commit: ``atomic(savepoint=False)`` opens it when the caller has none and adds no
     savepoint when it has one. Nothing is raised inside it, which would doom the caller's
-    transaction: the refusal is raised after it.
+    transaction: the refusal is raised after it. Rows are only inserted, never updated: the
+    model's guards and the database's triggers (core/eventstore/triggers.py) still hold.
     """
-    records = [
-        EventRecord(
-            stream_id=stream_id,
-            stream_type=stream_type,
-            version=expected_version + offset,
-            type=envelope.type,
-            schema_version=envelope.version,
-            data=envelope.data,
-            metadata={
-                "message_id": str(envelope.id),
-                "correlation_id": envelope.correlation_id,
-                "causation_id": envelope.causation_id,
-                "producer": envelope.producer,
-            },
-            message_id=envelope.id,
-            recorded_at=envelope.occurred_at,
-        )
-        for offset, envelope in enumerate(events, start=1)
-    ]
     refused: str | None = None
     cause: IntegrityError | None = None
+    positions: list[int] = []
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         actual = _locked_version(cursor, stream_id)
         if actual != expected_version:
             refused = "another writer appended first" if actual > expected_version else "the stream is not that long"
-        elif records:
+        elif events:
+            params = values.prepared(stream_id, stream_type, events, expected_version=expected_version)
             try:
-                _insert_alone(cursor, records)
+                positions = _insert_alone(cursor, len(events), params)
             except IntegrityError as exc:
                 actual, refused, cause = _version(cursor, stream_id), "another writer appended first", exc
     if refused is not None:
         raise ConcurrencyError(
             f"stream {stream_id}: expected version {expected_version}, but it is at {actual}; {refused}"
         ) from cause
-    return records
+    if not records:
+        return None
+    return [
+        _record(stream_id, stream_type, version, envelope, position)
+        for (version, envelope), position in zip(enumerate(events, start=expected_version + 1), positions, strict=True)
+    ]
+
+
+def _record(stream_id: str, stream_type: str, version: int, envelope: Envelope, position: int) -> EventRecord:
+    """The stored event as a saved model instance, for the callers that ask for it."""
+    record = EventRecord(
+        position=position,
+        stream_id=stream_id,
+        stream_type=stream_type,
+        version=version,
+        type=envelope.type,
+        schema_version=envelope.version,
+        data=envelope.data,
+        metadata=values.metadata(envelope),
+        message_id=envelope.id,
+        recorded_at=envelope.occurred_at,
+    )
+    record._state.adding, record._state.db = False, DEFAULT_DB_ALIAS
+    return record
 
 
 #: The savepoint an append's INSERT runs under when sent with it (PostgreSQL, ``_together``).
@@ -139,46 +193,22 @@ def _version(cursor: Any, stream_id: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _insert_alone(cursor: Any, records: list[EventRecord]) -> None:
+def _insert_alone(cursor: Any, rows: int, params: list[Any]) -> list[int]:
     """The INSERT under a savepoint of its own, so that a refusal undoes this append only; on
     PostgreSQL the savepoint, the INSERT and the release are one round trip, and a refused INSERT
-    is rolled back to the savepoint by hand, as ``atomic()`` would."""
+    is rolled back to the savepoint by hand, as ``atomic()`` would. Returns the positions."""
     if not _together():
         with transaction.atomic():
-            cursor.execute(_insert_sql(len(records)), _prepared(records))
-            _positioned(records, cursor.fetchall())
-        return
-    statement = f"SAVEPOINT {_SAVEPOINT}; {_insert_sql(len(records))}; RELEASE SAVEPOINT {_SAVEPOINT}"
+            cursor.execute(_insert_sql(rows), params)
+            return [row[0] for row in cursor.fetchall()]
+    statement = f"SAVEPOINT {_SAVEPOINT}; {_insert_sql(rows)}; RELEASE SAVEPOINT {_SAVEPOINT}"
     try:
-        cursor.execute(statement, _prepared(records))
+        cursor.execute(statement, params)
     except IntegrityError:
         cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}; RELEASE SAVEPOINT {_SAVEPOINT}")
         raise
     cursor.nextset()
-    _positioned(records, cursor.fetchall())
-
-
-def _prepared(records: list[EventRecord]) -> list[Any]:
-    """Each value prepared by its model field, as the ORM would (so a raw read and the model
-    see the same stored values): the stream's once, then each event's own.
-
-    The connection is looked up once: Django's ``connection`` is a proxy, and every attribute
-    read through it (each field's preparation reads several) was 7% of an append's profile.
-    """
-    db = connections[DEFAULT_DB_ALIAS]
-    shared, own = _insert_fields()
-    prepared = [field.get_db_prep_save(getattr(records[0], field.attname), db) for field in shared]
-    for record in records:
-        prepared.extend(field.get_db_prep_save(getattr(record, field.attname), db) for field in own)
-    return prepared
-
-
-def _positioned(records: list[EventRecord], rows: list[tuple[Any, ...]]) -> None:
-    """Each record as stored: its position, and the state of a saved instance."""
-    positions = [row[0] for row in rows]
-    for record, position in zip(records, positions, strict=True):
-        record.position = position
-        record._state.adding, record._state.db = False, DEFAULT_DB_ALIAS
+    return [row[0] for row in cursor.fetchall()]
 
 
 @functools.cache
@@ -195,15 +225,15 @@ def _columns() -> dict[str, str]:
     return {field.name: field.column for field in EventRecord._meta.concrete_fields if field.column}
 
 
-#: Fields whose value is the same for every event of one append: sent once, not per row.
-_SHARED = ("stream_id", "stream_type")
-
-
 @functools.cache
 def _insert_fields() -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """The fields an append writes: those shared by its events, then each event's own."""
+    """The fields an append writes: those shared by its events, then each event's own, in the
+    order core/eventstore/values.py prepares them (checked: a new column must be added there)."""
     fields = [field for field in EventRecord._meta.concrete_fields if field.name != "position"]
-    return tuple(f for f in fields if f.name in _SHARED), tuple(f for f in fields if f.name not in _SHARED)
+    by_name = {field.name: field for field in fields}
+    if set(by_name) != {*values.SHARED, *values.OWN}:
+        raise RuntimeError(f"the event table's columns {sorted(by_name)} are not those values.py prepares")
+    return tuple(by_name[n] for n in values.SHARED), tuple(by_name[n] for n in values.OWN)
 
 
 @functools.cache
@@ -323,14 +353,7 @@ def _decoded(row: tuple[Any, ...]) -> StoredEvent:
     databases, ``recorded_at`` aware on PostgreSQL and naive UTC on SQLite (USE_TZ stores UTC)."""
     position, stream_id, version, event_type, schema_version, data, metadata, recorded_at = row
     return _stored(
-        position,
-        stream_id,
-        version,
-        event_type,
-        schema_version,
-        json.loads(data),
-        json.loads(metadata),
-        _aware(recorded_at),
+        position, stream_id, version, event_type, schema_version, json.loads(data), metadata, _aware(recorded_at)
     )
 
 
@@ -349,11 +372,15 @@ def _stored(
     event_type: str,
     schema_version: int,
     data: dict[str, Any],
-    metadata: dict[str, Any],
+    metadata: str | dict[str, Any],
     recorded_at: datetime,
 ) -> StoredEvent:
+    """The event, its fields set in one step: the frozen dataclass's ``__init__`` sets each
+    through ``object.__setattr__``, half of building an event on a replay (docs/benchmarks.md).
+    Frozen it stays: assigning to a field afterwards still raises."""
     upcast_version, upcast_data = contracts.upcast(event_type, schema_version, data)
-    return StoredEvent(
+    event: StoredEvent = object.__new__(StoredEvent)
+    event.__dict__.update(
         position=position,
         stream_id=stream_id,
         version=version,
@@ -361,6 +388,7 @@ def _stored(
         schema_version=upcast_version,
         stored_schema_version=schema_version,
         data=upcast_data,
-        metadata=metadata,
         recorded_at=recorded_at,
+        metadata_source=metadata,
     )
+    return event

@@ -67,6 +67,6 @@ def progressed(order: Order, *, event_type: str, data: dict[str, Any], cause: En
 
 def _record(event_type: str, order: Order, data: dict[str, Any], *, cause: Envelope | None) -> None:
     envelope = bus().events.publish(event_type, data, producer=PRODUCER, correlation_id=str(order.id), caused_by=cause)
-    store.append(str(order.id), [envelope], expected_version=order.version)
+    store.append(str(order.id), [envelope], expected_version=order.version, records=False)
     order.version += 1
     order.save(update_fields=["version"])

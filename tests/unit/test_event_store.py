@@ -4,6 +4,7 @@ and the same transaction as the order it records. Runs on SQLite and on PostgreS
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,7 +14,7 @@ import pytest
 from django.db import DatabaseError, connection, connections, transaction
 
 from catalog.models import Customer, Product
-from core.eventstore import store, triggers
+from core.eventstore import store, triggers, values
 from core.eventstore.store import ConcurrencyError
 from core.models import EventRecord
 from core.models.eventstore import ImmutableEventError
@@ -152,6 +153,84 @@ def test_stored_metadata_comes_from_the_envelope(stream: str) -> None:
         "causation_id": str(cause.id),
         "producer": "orders",
     }
+
+
+def _comparable(value: object) -> object:
+    """A prepared value, with psycopg's ``Jsonb`` wrapper (which has no equality) unwrapped."""
+    wrapped = getattr(value, "obj", None)
+    return ("json", wrapped) if wrapped is not None else value
+
+
+@pytest.mark.django_db
+def test_append_prepares_each_value_as_the_model_fields_do(stream: str) -> None:
+    """The append prepares values from the envelopes, without the model: on this database they
+    must be exactly what the fields' own preparation gives (core/eventstore/values.py)."""
+    events = [paid(stream, "card"), paid(stream, "cash")]
+    prepared = values.prepared(stream, "order", events, expected_version=4)
+
+    by_fields: list[object] = [stream, "order"]
+    for version, envelope in enumerate(events, start=5):
+        record = EventRecord(
+            stream_id=stream,
+            version=version,
+            type=envelope.type,
+            schema_version=envelope.version,
+            data=envelope.data,
+            metadata=values.metadata(envelope),
+            message_id=envelope.id,
+            recorded_at=envelope.occurred_at,
+        )
+        fields = {f.name: f for f in EventRecord._meta.concrete_fields}
+        by_fields += (fields[n].get_db_prep_save(getattr(record, fields[n].attname), connection) for n in values.OWN)
+    assert [_comparable(v) for v in prepared] == [_comparable(v) for v in by_fields]
+
+
+@pytest.mark.django_db
+def test_an_append_without_records_stores_what_one_with_records_returns(stream: str) -> None:
+    """``records=False`` (the services' appends) skips building the records, not a column."""
+    other = new_stream()
+    returned = store.append(other, [paid(other, "card"), paid(other, "cash")], expected_version=0)
+    assert store.append(stream, [paid(stream, "card"), paid(stream, "cash")], expected_version=0, records=False) is None
+
+    def columns(record: EventRecord) -> tuple[object, ...]:
+        return (record.version, record.type, record.schema_version, record.data["method"], record.stream_type)
+
+    stored = list(EventRecord.objects.filter(stream_id=stream).order_by("version"))
+    assert [columns(r) for r in stored] == [columns(r) for r in returned]
+    for record, again in zip(returned, EventRecord.objects.filter(stream_id=other).order_by("version"), strict=True):
+        assert (record.pk, record.message_id, record.metadata, record.recorded_at, record.data) == (
+            again.pk,
+            again.message_id,
+            again.metadata,
+            again.recorded_at,
+            again.data,
+        )
+        assert not record._state.adding, "a returned record is a saved row: saving it again is refused"
+
+
+@pytest.mark.django_db
+def test_a_read_decodes_the_metadata_only_when_it_is_read(stream: str) -> None:
+    store.append(stream, [paid(stream)], expected_version=0)
+    (read,) = store.read_stream(stream)
+    assert isinstance(read.metadata_source, str) and "metadata" not in vars(read), "not decoded by the read"
+
+    (record,) = EventRecord.objects.filter(stream_id=stream)
+    assert read.metadata == record.metadata and read.metadata["producer"] == "orders"
+    assert read.metadata is read.metadata, "decoded once"
+
+
+@pytest.mark.django_db
+def test_a_read_event_is_the_dataclass_its_constructor_would_build(stream: str) -> None:
+    """Reads set an event's fields in one step, past ``__init__``: every field must be set, and
+    the event must stay frozen."""
+    store.append(stream, [paid(stream)], expected_version=0)
+    (read,) = store.read_stream(stream)
+
+    assert set(vars(read)) == {f.name for f in dataclasses.fields(store.StoredEvent)}
+    rebuilt = store.StoredEvent(**{f.name: getattr(read, f.name) for f in dataclasses.fields(store.StoredEvent)})
+    assert rebuilt == read and repr(rebuilt) == repr(read)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        read.version = 2  # type: ignore[misc]
 
 
 # --- optimistic concurrency ------------------------------------------------------------------

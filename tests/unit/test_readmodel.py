@@ -546,6 +546,30 @@ def test_a_rebuild_ends_where_the_live_projector_did(live_worker: None) -> None:
 
 
 @transactional
+def test_a_rebuild_continues_from_a_live_projectors_row_not_from_its_own_last_batch(catalog: None) -> None:
+    """Between two batches of a rebuild the live projector moves a stream: the next batch must
+    continue from the row the projector wrote (a rebuild that kept its own last batch's
+    summaries in memory, to skip reading them back, would lose the projector's event)."""
+    stream = str(uuid.uuid4())
+    ada = Customer.objects.get(email="ada@example.com")
+    store.append(stream, [_placed_v2(stream, ada.pk), _paid(stream)], expected_version=0)
+    scored = _event(stream, "order.risk_scored", {"order_id": stream, "risk_score": 0.7})
+
+    def between_batches(applied: int, total: int) -> None:
+        if applied == 2 and store.stream_version(stream) == 2:  # after the first batch, once
+            store.append(stream, [scored], expected_version=2)
+            assert services.catch_up_stream(stream) == 1  # the live projector, at v3 now
+            store.append(stream, [_packed(stream)], expected_version=3)
+
+    report = services.rebuild(batch_size=2, progress=between_batches)
+
+    row = OrderSummary.objects.get(order_id=stream)
+    assert (row.status, row.risk_score, row.customer_name) == ("packed", 0.7, ada.name)
+    assert _tracking(stream)[0] == 4
+    assert report.events == 3  # v1, v2 and v4: v3 was the live projector's
+
+
+@transactional
 def test_a_rebuild_replaces_a_corrupted_read_model(recorded: RecordingTransport, catalog: None) -> None:
     order, events = _shipped_order(recorded)
     _push(events[0])
