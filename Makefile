@@ -115,21 +115,40 @@ tier() {  # tier NAME COMMAND...: run one tier, record and return its result
 endef
 export TIER_FUNCTIONS
 
-# pytest: the SQLite tier, then the PostgreSQL tier when PostgreSQL is reachable.
-# The Redis and RabbitMQ tests skip themselves (or fail under CI=true) inside the suite.
+# pytest: the SQLite tier and, when PostgreSQL is reachable, the PostgreSQL tier, both at once.
+# Each tier is one pytest process that waits on its workers, servers and brokers more than it
+# computes (a third to a half of its wall time is CPU), so on two CPUs the two tiers together take
+# little more than the longer one (docs/testing.md, "Times"). They share nothing but the machine:
+# SQLite files of their own against the test database on PostgreSQL, memory:// against the real
+# brokers. The PostgreSQL tier prints as it goes; the SQLite tier's output is kept in
+# var/test-sqlite.log and printed whole when it ends. The Redis and RabbitMQ tests skip
+# themselves (or fail under CI=true) inside the suite.
 pytest: install
 	@mkdir -p var
 	eval "$$TIER_FUNCTIONS"
 	summary=() failed=0
-	tier SQLite env -u DATABASE_URL $(PY) -m pytest -m "$(SQLITE_TIER)" $(PYTEST_ARGS) || failed=1
+	sqlite_tier() { tier SQLite env -u DATABASE_URL $(PY) -m pytest -m "$(SQLITE_TIER)" $(PYTEST_ARGS); }
 	if pg_reachable; then
+	  echo "==> the SQLite tier runs alongside, its output in var/test-sqlite.log (printed when it ends)"
+	  rm -f var/test-sqlite.summary
+	  ( rc=0; sqlite_tier || rc=$$?; printf '%s\n' "$${summary[@]}" > var/test-sqlite.summary; exit "$$rc" ) \
+	    > var/test-sqlite.log 2>&1 &
+	  sqlite_pid=$$!
 	  tier PostgreSQL env DATABASE_URL='$(PG_TEST_URL)' $(PY) -m pytest -m "$(POSTGRES_TIER)" $(PYTEST_ARGS) || failed=1
-	elif ci; then
-	  echo "FAILED: PostgreSQL tier (PostgreSQL not reachable at $(PG_HOST):$(PG_PORT); CI=true: a missing service is a failure)" >&2
-	  summary+=("PostgreSQL: FAILED (not reachable)"); failed=1
+	  wait "$$sqlite_pid" || failed=1
+	  cat var/test-sqlite.log
+	  sqlite_summary=("SQLite: FAILED (it ended without a summary)")
+	  [ -s var/test-sqlite.summary ] && mapfile -t sqlite_summary < var/test-sqlite.summary
+	  summary=("$${sqlite_summary[@]}" "$${summary[@]}")
 	else
-	  echo "SKIPPED: PostgreSQL tier (PostgreSQL not reachable at $(PG_HOST):$(PG_PORT))"
-	  summary+=("PostgreSQL: SKIPPED (not reachable)")
+	  sqlite_tier || failed=1
+	  if ci; then
+	    echo "FAILED: PostgreSQL tier (PostgreSQL not reachable at $(PG_HOST):$(PG_PORT); CI=true: a missing service is a failure)" >&2
+	    summary+=("PostgreSQL: FAILED (not reachable)"); failed=1
+	  else
+	    echo "SKIPPED: PostgreSQL tier (PostgreSQL not reachable at $(PG_HOST):$(PG_PORT))"
+	    summary+=("PostgreSQL: SKIPPED (not reachable)")
+	  fi
 	fi
 	echo "==> pytest tiers:"; printf '    %s\n' "$${summary[@]}"
 	exit "$$failed"
