@@ -131,6 +131,37 @@ def appends(app: baseline.Baseline, before: ModuleType, template: list[Any], ord
     }
 
 
+def stream_index_appends(app: baseline.Baseline, template: list[Any], orders: int) -> dict[str, Side]:
+    """The append with and without an index of ``stream_id``'s own (dropped by migration
+    shop/0008: the unique (stream_id, version) pair serves every read by stream). The "with" side
+    creates the index before its orders and drops it after, both outside its timing; PostgreSQL
+    gets Django's two (the plain one and the LIKE one) as before the migration."""
+    from django.db import connection
+
+    from core.eventstore import store
+
+    plain = appends(app, store, template, orders)["after_no_records"]
+    table = "shop_eventrecord"
+    opclass = " varchar_pattern_ops" if connection.vendor == "postgresql" else None
+    statements = [f"CREATE INDEX steps_stream_id ON {table} (stream_id)"]
+    if opclass:
+        statements.append(f"CREATE INDEX steps_stream_id_like ON {table} (stream_id{opclass})")
+
+    def with_index() -> Timing:
+        with connection.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+        try:
+            return plain()
+        finally:
+            with connection.cursor() as cursor:
+                for name in ("steps_stream_id", "steps_stream_id_like")[: len(statements)]:
+                    cursor.execute(f"DROP INDEX {name}")
+
+    library = appends(app, store, template, orders)["library"]
+    return {"library": library, "with_stream_index": with_index, "without": plain}
+
+
 class _BeforeStore:
     """The ``--before`` commit's store where the services call it (it takes no ``records``)."""
 
@@ -275,6 +306,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             if "append" in parts:
                 note(f"append: {args.rounds} rounds of {args.orders} orders per side")
                 result["append"] = summary(rounds(appends(app, before, template, args.orders), args.rounds), "library")
+            if "stream_index" in parts:
+                note(f"stream_index: {args.rounds} rounds of {args.orders} orders per side")
+                sides = stream_index_appends(app, template, args.orders)
+                result["stream_index"] = summary(rounds(sides, args.rounds), "library")
             if "placement" in parts:
                 note(f"placement: {args.rounds} rounds of {args.placed} orders per side")
                 sides = placements(app, before, template, args.placed)
@@ -293,7 +328,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--orders", type=int, default=300, help="orders per side and round, appends")
     parser.add_argument("--placed", type=int, default=20, help="orders per side and round, placements")
-    parser.add_argument("--parts", default="append,placement,replay")
+    parser.add_argument("--parts", default="append,placement,replay", help="also: stream_index")
     parser.add_argument("--pg-db", default="storeproto_steps")
     args = parser.parse_args(argv)
     with contextlib.redirect_stdout(sys.stderr):

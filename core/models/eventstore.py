@@ -34,7 +34,11 @@ class EventQuerySet(models.QuerySet["EventRecord"]):
 
 class EventRecord(models.Model):
     position = models.BigAutoField(primary_key=True, help_text="Global position: the order of appends.")
-    stream_id = models.CharField(max_length=64, db_index=True)
+    #: No index of its own: the unique (stream_id, version) pair below leads with it, and serves
+    #: every read by stream (a replay, the version check). A second index, two on PostgreSQL
+    #: (Django adds a LIKE index to an indexed CharField), was only more pages to write on every
+    #: append and commit (docs/benchmarks.md, "Append against the library's write").
+    stream_id = models.CharField(max_length=64)
     stream_type = models.CharField(max_length=30, default="order")
     version = models.PositiveIntegerField(help_text="1, 2, 3… within the stream.")
     type = models.CharField(max_length=100)

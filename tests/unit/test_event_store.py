@@ -237,6 +237,20 @@ def test_a_read_event_is_the_dataclass_its_constructor_would_build(stream: str) 
 
 
 @pytest.mark.django_db
+def test_reads_by_stream_are_served_by_the_unique_pair_alone(stored: EventRecord) -> None:
+    """stream_id has no index of its own (migration 0008): the unique (stream_id, version) pair
+    leads with it, and the immutability triggers survived dropping the old one."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, triggers.TABLE)
+    leading = {name: info for name, info in constraints.items() if info["columns"][:1] == ["stream_id"]}
+    assert [info["columns"] for info in leading.values()] == [["stream_id", "version"]]
+    assert all(info["unique"] for info in leading.values())
+    with pytest.raises(DatabaseError, match=triggers.MESSAGE), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {triggers.TABLE} WHERE position = %s", [stored.pk])
+    assert EventRecord.objects.filter(pk=stored.pk).exists()
+
+
+@pytest.mark.django_db
 def test_a_stale_expected_version_raises_and_writes_nothing(stream: str) -> None:
     store.append(stream, [paid(stream)], expected_version=0)
     before = EventRecord.objects.count()
