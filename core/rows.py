@@ -67,7 +67,8 @@ class Insert:
 
 class Exists:
     """``SELECT 1 FROM <table> WHERE <field> = %s AND ... LIMIT 1``, built once: the inbox check
-    and the fault check that run for every message, without the ORM's per-call query building."""
+    and the fault check that run for every message, without the ORM's per-call query building.
+    ``exist_each`` asks several of them in one statement."""
 
     def __init__(self, model: type[models.Model], *names: str) -> None:
         self.model = model
@@ -78,8 +79,8 @@ class Exists:
             self.fields.append(field)
         self._sql: dict[str, str] = {}
 
-    def __call__(self, *values: Any) -> bool:
-        connection = connections[router.db_for_read(self.model)]
+    def query(self, connection: Any) -> str:
+        """The SELECT for ``connection``'s vendor, built the first time it is asked for."""
         sql = self._sql.get(connection.vendor)
         if sql is None:
             quote = connection.ops.quote_name
@@ -87,7 +88,40 @@ class Exists:
             sql = self._sql[connection.vendor] = (
                 f"SELECT 1 FROM {quote(self.model._meta.db_table)} WHERE {where} LIMIT 1"
             )
-        params = [f.get_db_prep_value(v, connection) for f, v in zip(self.fields, values, strict=True)]
+        return sql
+
+    def params(self, values: tuple[Any, ...], connection: Any) -> list[Any]:
+        return [f.get_db_prep_value(v, connection) for f, v in zip(self.fields, values, strict=True)]
+
+    def __call__(self, *values: Any) -> bool:
+        connection = connections[router.db_for_read(self.model)]
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(self.query(connection), self.params(values, connection))
             return cursor.fetchone() is not None
+
+
+#: ``exist_each``'s statements, by vendor and the checks asked.
+_combined: dict[tuple[str, tuple[int, ...]], str] = {}
+
+
+def exist_each(*checks: tuple[Exists, tuple[Any, ...]]) -> tuple[bool, ...]:
+    """Each check's answer, from one ``SELECT EXISTS (...), EXISTS (...)``: one round trip.
+
+    Why: every message asks two questions before its transaction (is it in this consumer's
+    inbox? is a fault armed for it?), and on PostgreSQL each statement is a round trip to a
+    server that shares the machine's CPUs. Both subqueries read under the same snapshot, as
+    two autocommit statements one after the other would have (nothing here locks). All the
+    checks' tables must live in one database (the app has one).
+    """
+    if not checks:
+        return ()
+    connection = connections[router.db_for_read(checks[0][0].model)]
+    key = (connection.vendor, tuple(id(check) for check, _ in checks))
+    sql = _combined.get(key)
+    if sql is None:
+        sql = _combined[key] = "SELECT " + ", ".join(f"EXISTS ({check.query(connection)})" for check, _ in checks)
+    params = [p for check, values in checks for p in check.params(values, connection)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return tuple(bool(answer) for answer in row)
