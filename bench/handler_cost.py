@@ -46,6 +46,7 @@ def child(mode: str, orders: int, warmup: int, database_url: str) -> dict[str, A
 
     stack.setup_django(database_url)
     from django.db import connection
+    from django.utils.module_loading import autodiscover_modules
 
     from bench.modes import place, prepare
     from messaging import bootstrap
@@ -65,6 +66,7 @@ def child(mode: str, orders: int, warmup: int, database_url: str) -> dict[str, A
             return "caught"
 
     bootstrap.configure(transport=Catch())
+    autodiscover_modules("tasks")  # the command handlers register as their modules load, as in a worker
     commands = {r.name: r for r in wiring._commands}
     consumers = services()
 
