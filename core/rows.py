@@ -147,7 +147,8 @@ class Select:
     database can (``select_for_update``'s rule: SQLite has no row locks and ignores it).
 
     Why: ``orders/rows.locked`` and the projector's reads run in every message a service
-    handles, and the ORM compiled the same SELECT each time (docs/benchmarks.md, item 8).
+    handles, and the ORM compiled the same SELECT each time (docs/benchmarks.md, "Where the
+    limits are").
     """
 
     def __init__(self, model: type[models.Model], *names: str, for_update: bool = False) -> None:

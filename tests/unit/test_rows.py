@@ -72,7 +72,7 @@ def test_an_unknown_field_is_refused() -> None:
         Insert(InboxEntry)(consumer="x", message_id=uuid.uuid4(), message_type="t", colour="red")
 
 
-# --- the services' statements (docs/benchmarks.md, item 8) -------------------------------------
+# --- the services' statements (docs/benchmarks.md, "Where the limits are") ---------------------
 
 
 def _summary_fields(**changed: Any) -> dict[str, Any]:
