@@ -53,6 +53,6 @@ def install() -> None:
     """Wire everything, once per process (the messaging app's ``ready()``)."""
     current.app().steps["consumer"].add(EventConsumerStep)
     wiring.on_command_handler(define_task)
-    wiring.before_handling.append(faults.raise_if_injected)
+    wiring.before_handling.append(faults.GUARD)
     wiring.after_dead_letter.append(deadletters.mirror_dead_letter)
     wiring.install_default(configure)

@@ -21,6 +21,7 @@ from typing import Any
 from django.utils import timezone
 
 from contracts.replies import CommandOutcome
+from core.rows import Select
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.wiring import bus
 from orders.models import Order, Saga
@@ -32,6 +33,16 @@ PRODUCER = "orders"
 REVIEW = "review"
 #: The reply every step's command comes back as, success or failure (contracts/replies.py).
 REPLY = "orders.advance_saga"
+
+
+#: The saga row, locked (after the order's, which every caller holds): each reply reads it, so
+#: it is SQL built once rather than compiled per call (core/rows.py says why).
+_select_locked = Select(Saga, "order", for_update=True)
+
+
+def _locked(order: Order) -> Saga | None:
+    saga: Saga | None = _select_locked(order.pk)
+    return saga
 
 
 @dataclass(frozen=True)
@@ -75,7 +86,9 @@ def advance(order: Order, outcome: CommandOutcome, plan: Sequence[Step], *, caus
     A reply for a step the saga is not waiting on (a late answer after a timeout, a duplicate)
     changes nothing but the history: the compensation already covers that step.
     """
-    saga = Saga.objects.select_for_update().get(order=order)
+    saga = _locked(order)
+    if saga is None:
+        raise Saga.DoesNotExist(f"no saga for order {order.pk}")
     step = _find(plan, saga.current_step)
     if saga.state != Saga.State.RUNNING or step is None or step.command != outcome.command:
         _note(saga, outcome.command, "ignored", f"saga is {saga.state}, waiting on {saga.current_step or 'nothing'}")
@@ -101,7 +114,7 @@ def advance(order: Order, outcome: CommandOutcome, plan: Sequence[Step], *, caus
 
 def complete(order: Order, local_steps: Sequence[str]) -> None:
     """The remote steps are done and orders ran its own (confirm, send the confirmation)."""
-    saga = Saga.objects.select_for_update().filter(order=order).first()
+    saga = _locked(order)
     if saga is None or saga.state != Saga.State.RUNNING:
         return
     for name in local_steps:
@@ -128,7 +141,7 @@ def compensate(
     After a reported failure the step did nothing (each is all-or-nothing), so it is not undone.
     Returns the undo commands sent.
     """
-    saga = Saga.objects.select_for_update().filter(order=order).first()
+    saga = _locked(order)
     if saga is None:
         # No record of what ran (an order from before sagas): undo every step; each undo is
         # idempotent and harmless for a step that never took effect.
@@ -163,7 +176,7 @@ def compensate(
 
 def wait_for_review(order: Order, detail: str) -> None:
     """The remote steps are done; confirmation waits for fraud's verdict or a person."""
-    saga = Saga.objects.select_for_update().filter(order=order).first()
+    saga = _locked(order)
     if saga is None or saga.state != Saga.State.RUNNING:
         return
     saga.current_step = REVIEW
@@ -173,7 +186,7 @@ def wait_for_review(order: Order, detail: str) -> None:
 
 def note(order: Order, step: str, outcome: str, detail: str) -> None:
     """Add a line to the saga's history (a hold, a person's decision) without moving it."""
-    saga = Saga.objects.select_for_update().filter(order=order).first()
+    saga = _locked(order)
     if saga is not None:
         _note(saga, step, outcome, detail)
         saga.save()

@@ -28,6 +28,7 @@ from catalog.selectors import customer
 from core.eventstore import store
 from core.eventstore.store import StoredEvent
 from core.models import EventRecord
+from core.rows import Insert, Select, Update
 from readmodel import projection
 from readmodel.models import OrderSummary, ProjectionTracking
 from readmodel.projection import Summary
@@ -181,13 +182,26 @@ def _tracking(stream_id: str) -> ProjectionTracking:
     """The stream's tracking row, locked until the transaction ends (created at version 0).
 
     The lock serializes competing projectors (and a rebuild) on one stream; on SQLite the single
-    writer does the same. Two first events racing to create the row: the loser's insert fails on
-    the unique constraint and get_or_create reads (and locks) the winner's row.
+    writer does the same. Two first events racing to create the row: the loser's insert writes
+    nothing (ON CONFLICT DO NOTHING, after waiting for the winner) and it reads (and locks) the
+    winner's row.
     """
-    tracking, _ = ProjectionTracking.objects.select_for_update().get_or_create(
-        projection=ORDER_SUMMARY, stream_id=stream_id
-    )
+    tracking: ProjectionTracking | None = _tracking_row(ORDER_SUMMARY, stream_id)
+    if tracking is None:
+        _new_tracking(projection=ORDER_SUMMARY, stream_id=stream_id)
+        tracking = _tracking_row(ORDER_SUMMARY, stream_id)
+        assert tracking is not None, "the tracking row was just written"
     return tracking
+
+
+#: The projector's statements, run for every event it handles, as SQL built once (core/rows.py
+#: says why). ``_new_tracking`` skips a row another projector's transaction wrote first: on
+#: PostgreSQL it waits for that transaction, so the read after it finds (and locks) the row.
+_tracking_row = Select(ProjectionTracking, "projection", "stream_id", for_update=True)
+_new_tracking = Insert(ProjectionTracking, skip_conflicts=True)
+_save_tracking = Update(ProjectionTracking, "version", "position")
+_summary_row = Select(OrderSummary, "order_id")
+_save_summary = Insert(OrderSummary, update_on=("order_id",))
 
 
 def _project(tracking: ProjectionTracking, events: Iterable[StoredEvent], names: projection.CustomerNames) -> int:
@@ -198,7 +212,7 @@ def _project(tracking: ProjectionTracking, events: Iterable[StoredEvent], names:
         pending = [e for e in store.read_stream(tracking.stream_id) if e.version > tracking.version]
     if not pending:
         return 0
-    row = OrderSummary.objects.filter(order_id=tracking.stream_id).first()
+    row: OrderSummary | None = _summary_row(uuid.UUID(tracking.stream_id))
     summary = _to_summary(row) if row is not None else Summary(order_id=uuid.UUID(tracking.stream_id))
     applied = 0
     for event in pending:
@@ -209,11 +223,9 @@ def _project(tracking: ProjectionTracking, events: Iterable[StoredEvent], names:
         applied += 1
     if not applied:
         return 0
-    row = row if row is not None else OrderSummary(order_id=summary.order_id)
-    for name, value in asdict(summary).items():
-        setattr(row, name, value)
-    row.save()
-    tracking.save()
+    # One upsert on the unique order_id: the row's columns are the summary's, new row or not.
+    _save_summary(**asdict(summary))
+    _save_tracking(tracking.pk, version=tracking.version, position=tracking.position)
     return applied
 
 

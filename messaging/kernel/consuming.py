@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from core.logs import message_context
 from core.models import DeadLetter, InboxEntry, MessageLog
-from core.rows import Exists, Insert
+from core.rows import Exists, Insert, exist_each
 from core.transient import TransientFailure, is_transient, reset_connections
 from messaging.kernel import contracts, log, wiring
 from messaging.kernel.envelope import MAX_ENVELOPE_BYTES, Envelope, oversized
@@ -228,9 +228,10 @@ def apply_once(
         attempt += 1
         started = time.perf_counter()
         try:
-            if _seen(service, envelope):
+            seen, hooks = _checks(service, envelope)
+            if seen:
                 return _duplicate(service, envelope, route)
-            for hook in wiring.before_handling:  # the fault tier's injected failures, if installed
+            for hook in hooks:  # the fault tier's injected failures, if installed
                 hook(service, envelope.type)
             if before is not None:
                 before()
@@ -299,6 +300,22 @@ _inbox_has = Exists(InboxEntry, "consumer", "message_id")
 
 def _seen(service: str, envelope: Envelope) -> bool:
     return _inbox_has(service, envelope.id)
+
+
+def _checks(service: str, envelope: Envelope) -> tuple[bool, list[Callable[[str, str], None]]]:
+    """Whether the inbox has the message, and the ``before_handling`` hooks to run: one statement
+    asks the inbox and every ``Guard``'s probe; a guard whose probe found nothing is skipped,
+    a plain hook always runs."""
+    hooks = wiring.before_handling
+    guards = [h for h in hooks if isinstance(h, wiring.Guard)]
+    seen, *found = exist_each(
+        (_inbox_has, (service, envelope.id)), *((g.probe, (service, envelope.type)) for g in guards)
+    )
+    armed = {id(g) for g, yes in zip(guards, found, strict=True) if yes}
+    due = [
+        h.hook if isinstance(h, wiring.Guard) else h for h in hooks if not isinstance(h, wiring.Guard) or id(h) in armed
+    ]
+    return seen, due
 
 
 def _duplicate(service: str, envelope: Envelope, route: str) -> Result:

@@ -3,7 +3,8 @@
 The kernel names no transport, no Celery app and no operations code. ``messaging/bootstrap.py``
 (called by ``shop/celery.py``) builds the buses on a transport and installs them here, with:
 
-- ``before_handling``: runs before each handler (the fault tier's injected failures);
+- ``before_handling``: runs before each handler (the fault tier's injected failures); a
+  ``Guard`` there is run only when its probe, asked in the inbox check's statement, says yes;
 - ``after_dead_letter``: runs once a dead letter is committed (RabbitMQ's copy to the
   ``dead-letters`` exchange);
 - ``on_command_handler``: runs for each command handler registered (Celery makes it a task).
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from core.rows import Exists
 from messaging.kernel.bus import CommandBus, EventBus
 from messaging.kernel.envelope import Envelope
 from messaging.kernel.outbound import Outbound
@@ -46,11 +48,26 @@ class CommandRegistration:
     before: Before | None = None
 
 
+@dataclass(frozen=True)
+class Guard:
+    """A ``before_handling`` hook that has nothing to do unless ``probe(service, message_type)``
+    finds a row. The kernel asks the probe in the same statement as the inbox check, so a
+    message for which it finds nothing costs no round trip of its own (the fault check: armed
+    almost never). Called directly, it asks the probe itself."""
+
+    probe: Exists
+    hook: Callable[[str, str], None]
+
+    def __call__(self, service: str, message_type: str) -> None:
+        if self.probe(service, message_type):
+            self.hook(service, message_type)
+
+
 _bus: Bus | None = None
 _default: Callable[[], Bus] | None = None
 
 #: ``hook(service, message_type)`` before each handler runs; may raise to fail the attempt.
-before_handling: list[Callable[[str, str], None]] = []
+before_handling: list[Callable[[str, str], None] | Guard] = []
 #: ``hook(dead_letter)`` after a dead letter's row is committed; must not raise.
 after_dead_letter: list[Callable[[Any], None]] = []
 _command_hooks: list[Callable[[CommandRegistration], None]] = []

@@ -8,8 +8,10 @@ from django.db.models import F
 
 from core.models import InjectedFault
 from core.rows import Exists
+from messaging.kernel.wiring import Guard
 
-#: The check every message makes, as SQL built once (core/rows.py says why).
+#: The check every message makes, as SQL built once (core/rows.py says why). The kernel asks it
+#: in the inbox check's statement (``GUARD``, installed by messaging/bootstrap.py).
 _any_armed = Exists(InjectedFault, "service", "message_type")
 
 
@@ -42,8 +44,12 @@ def raise_if_injected(service: str, message_type: str) -> None:
 
     Every message a consumer handles passes here, and almost never is a fault armed: one plain
     read answers that, and only an armed fault costs the locking transaction."""
-    if not _any_armed(service, message_type):
-        return
+    if _any_armed(service, message_type):
+        _raise_armed(service, message_type)
+
+
+def _raise_armed(service: str, message_type: str) -> None:
+    """The locking half of ``raise_if_injected``, once a plain read found a fault armed."""
     armed = InjectedFault.objects.filter(service=service, message_type=message_type)
     with transaction.atomic():
         fault = armed.select_for_update().order_by("id").first()
@@ -60,3 +66,8 @@ def raise_if_injected(service: str, message_type: str) -> None:
         # has no SQLSTATE because no server answered.
         raise OperationalError(message) from psycopg.OperationalError(f"server closed the connection: {message}")
     raise InjectedFailure(message)
+
+
+#: What the composition root installs before every handler: the plain read is asked together
+#: with the inbox check (messaging/kernel/wiring.py ``Guard``), the lock only when it finds one.
+GUARD = Guard(probe=_any_armed, hook=_raise_armed)

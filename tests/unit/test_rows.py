@@ -70,3 +70,87 @@ def test_an_inbox_conflict_writes_nothing_and_says_so() -> None:
 def test_an_unknown_field_is_refused() -> None:
     with pytest.raises(TypeError, match="no field"):
         Insert(InboxEntry)(consumer="x", message_id=uuid.uuid4(), message_type="t", colour="red")
+
+
+# --- the services' statements (docs/benchmarks.md, "Where the limits are") ---------------------
+
+
+def _summary_fields(**changed: Any) -> dict[str, Any]:
+    from decimal import Decimal
+
+    fields: dict[str, Any] = {
+        "order_id": uuid.uuid4(),
+        "customer_name": "Ada Lovelace",
+        "item_count": 2,
+        "total": Decimal("24.99"),
+        "currency": "EUR",
+        "status": "placed",
+        "placed_at": datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC),
+        "shipped_at": None,
+        "flagged": True,
+        "risk_score": 0.25,
+    }
+    return fields | changed
+
+
+def test_a_select_returns_the_instance_the_orm_does() -> None:
+    from core.rows import Select
+    from readmodel.models import OrderSummary
+
+    made = OrderSummary.objects.create(**_summary_fields())
+    found = Select(OrderSummary, "order_id")(made.order_id)
+    orm = OrderSummary.objects.get(order_id=made.order_id)
+    assert type(found) is OrderSummary and found.pk == orm.pk
+    assert {f.attname: getattr(found, f.attname) for f in OrderSummary._meta.concrete_fields} == {
+        f.attname: getattr(orm, f.attname) for f in OrderSummary._meta.concrete_fields
+    }
+    assert not found._state.adding and found._state.db == orm._state.db
+    assert Select(OrderSummary, "order_id")(uuid.uuid4()) is None
+
+
+def test_an_upsert_writes_the_row_then_overwrites_it() -> None:
+    from readmodel.models import OrderSummary
+
+    upsert = Insert(OrderSummary, update_on=("order_id",))
+    fields = _summary_fields()
+    upsert(**fields)
+    pk = OrderSummary.objects.get(order_id=fields["order_id"]).pk
+    assert _row(OrderSummary, pk) == fields
+    shipped = fields | {"status": "shipped", "shipped_at": datetime(2026, 1, 3, tzinfo=UTC), "flagged": False}
+    upsert(**shipped)
+    assert OrderSummary.objects.count() == 1
+    assert _row(OrderSummary, pk) == shipped
+
+
+def test_an_update_sets_the_columns_and_the_auto_now_field() -> None:
+    from core.rows import Update
+    from readmodel.models import ProjectionTracking
+
+    row = ProjectionTracking.objects.create(projection="p", stream_id="s")
+    before = row.updated_at
+    assert Update(ProjectionTracking, "version", "position")(row.pk, version=3, position=41) == 1
+    row.refresh_from_db()
+    assert (row.version, row.position, row.projection, row.stream_id) == (3, 41, "p", "s")
+    assert row.updated_at > before
+    with pytest.raises(TypeError):
+        Update(ProjectionTracking, "version", "position")(row.pk, version=4)
+
+
+def test_exist_each_answers_each_check_in_one_statement() -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from core.models import InjectedFault
+    from core.rows import exist_each
+
+    inbox, faults = Exists(InboxEntry, "consumer", "message_id"), Exists(InjectedFault, "service", "message_type")
+    message_id = uuid.uuid4()
+    InboxEntry.objects.create(consumer="inventory", message_id=message_id, message_type="order.placed")
+    InjectedFault.objects.create(service="inventory", message_type="order.paid")
+    with CaptureQueriesContext(connection) as queries:
+        answers = [
+            exist_each((inbox, ("inventory", message_id)), (faults, ("inventory", "order.placed"))),
+            exist_each((inbox, ("payments", message_id)), (faults, ("inventory", "order.paid"))),
+        ]
+    assert answers == [(True, False), (False, True)]
+    assert len(queries) == 2
