@@ -251,6 +251,40 @@ def replays(app: baseline.Baseline, before: ModuleType) -> dict[str, Side]:
     return {"library": lambda: baseline.read_all(app), "before": fold(before.iter_all), "after": fold(store.iter_all)}
 
 
+@contextlib.contextmanager
+def decoded_with(loads: Callable[[Any], Any]) -> Iterator[None]:
+    """The store's reads decode JSON with ``loads`` for the duration (the data and, when read,
+    the metadata): the prototype of the replay's next step, a faster JSON decoder."""
+    import json
+    import types
+
+    from core.eventstore import store
+
+    setattr(store, "json", types.SimpleNamespace(loads=loads))  # noqa: B010 (the module's import, patched)
+    try:
+        yield
+    finally:
+        setattr(store, "json", json)  # noqa: B010
+
+
+def json_replays(app: baseline.Baseline) -> dict[str, Side]:
+    """The replay with the standard library's ``json`` and with ``orjson``, which the app does not
+    depend on: ``pip install orjson`` before this part (a prototype, not a dependency)."""
+    try:
+        orjson = importlib.import_module("orjson")
+    except ImportError as missing:
+        raise SystemExit("replay_json needs orjson: pip install orjson") from missing
+
+    sides = replays(app, sys.modules["core.eventstore.store"])
+    after = sides["after"]
+
+    def with_orjson() -> Timing:
+        with decoded_with(orjson.loads):
+            return after()
+
+    return {"library": sides["library"], "after": after, "after_orjson": with_orjson}
+
+
 def top_up_library(app: baseline.Baseline, template: list[Any]) -> None:
     """As many events in the library's table as in ours, so that both reads read alike."""
     from bench.eventstore_writes import library_facts
@@ -318,6 +352,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 top_up_library(app, template)
                 note(f"replay: {args.rounds} rounds")
                 result["replay"] = summary(rounds(replays(app, before), args.rounds), "library")
+            if "replay_json" in parts:
+                top_up_library(app, template)
+                note(f"replay_json: {args.rounds} rounds")
+                result["replay_json"] = summary(rounds(json_replays(app), args.rounds), "library")
         return result
 
 
@@ -328,7 +366,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--orders", type=int, default=300, help="orders per side and round, appends")
     parser.add_argument("--placed", type=int, default=20, help="orders per side and round, placements")
-    parser.add_argument("--parts", default="append,placement,replay", help="also: stream_index")
+    parser.add_argument("--parts", default="append,placement,replay", help="also: stream_index, replay_json")
     parser.add_argument("--pg-db", default="storeproto_steps")
     args = parser.parse_args(argv)
     with contextlib.redirect_stdout(sys.stderr):
