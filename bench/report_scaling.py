@@ -22,6 +22,9 @@ costs the same however many there are; *spread* is how far the slowest size is b
 fastest (flat: within 20%). The dashboard rows are the query GET /api/dashboard runs for each
 filter (the first 100 rows, newest first), with the indexes its plan read."""
 
+#: Where a curve that is not flat is explained (the issue: "or the report says why not").
+WHY_NOT = "[docs/benchmarks.md](docs/benchmarks.md#how-cost-grows-with-the-data)"
+
 
 def flat(entry: Any) -> str:
     """The spread of a curve and whether it stays within 20%."""
@@ -31,7 +34,7 @@ def flat(entry: Any) -> str:
         return DASH
     if d.get("flat") is None:
         return f"{value * 100:.0f}% spread"
-    verdict = "flat (within 20%)" if d["flat"] else "not flat (more than 20%)"
+    verdict = "flat (within 20%)" if d["flat"] else f"not flat (more than 20%; why: {WHY_NOT})"
     return f"{value * 100:.0f}% spread, {verdict}"
 
 

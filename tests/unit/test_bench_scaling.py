@@ -147,7 +147,10 @@ def test_the_report_shows_the_curves_and_whether_they_stay_flat(results: dict[st
     assert section.index("### SQLite") < section.index("### PostgreSQL")
     postgres = section[section.index("### PostgreSQL") :]
     assert _row(postgres, "1,000,000") == ["1,000,000", "90,000", "20,000", "50.0", "90,000"]
-    assert "Replay: 10% spread, flat (within 20%). Rebuild: 50% spread, not flat (more than 20%)." in postgres
+    assert (
+        "Replay: 10% spread, flat (within 20%). Rebuild: 50% spread, not flat (more than 20%; why: "
+        "[docs/benchmarks.md](docs/benchmarks.md#how-cost-grows-with-the-data))." in postgres
+    )
     assert _row(postgres, "Filter")[1:] == [
         *(f"p95 ms at {n}" for n in ("10,000", "100,000", "1,000,000")),
         "Plan at the largest",
