@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
 from messaging.kernel.envelope import Envelope
@@ -82,7 +83,7 @@ def _converters(vendor: str) -> tuple[Convert, Convert, Convert]:
         return as_jsonb, _same, _same
     if vendor == "sqlite":
         return json.dumps, _hex, _naive_utc_text
-    raise NotImplementedError(f"the event store prepares values for SQLite and PostgreSQL, not {vendor}")
+    raise ImproperlyConfigured(f"the event store runs on SQLite and PostgreSQL, not on {vendor}")
 
 
 def _same(value: Any) -> Any:
