@@ -49,6 +49,7 @@ from bench import eventsourcing_baseline as baseline
 from bench import stack
 from bench.eventsourcing_baseline import Timing
 from bench.eventstore_workload import LIFECYCLE, Plan, library_env, note, setup_django, wire_buses
+from bench.eventstore_writes import envelopes_for
 
 ROOT = Path(__file__).resolve().parents[1]
 Side = Callable[[], Timing]
@@ -96,8 +97,6 @@ def appends(app: baseline.Baseline, before: ModuleType, template: list[Any], ord
     from django.db import transaction
 
     from core.eventstore import store
-    from messaging.kernel.envelope import Envelope
-    from messaging.kernel.names import Kind
 
     facts = [(t, {k: v for k, v in d.items() if k != "order_id"}) for t, _, d in template]
 
@@ -107,18 +106,7 @@ def appends(app: baseline.Baseline, before: ModuleType, template: list[Any], ord
             for _ in range(orders):
                 stream = str(uuid.uuid4())
                 with transaction.atomic():
-                    envelopes = [
-                        Envelope(
-                            kind=Kind.EVENT,
-                            type=event_type,
-                            version=version,
-                            correlation_id=stream,
-                            producer="orders",
-                            data={**data, "order_id": stream},
-                        )
-                        for event_type, version, data in template
-                    ]
-                    append(stream, envelopes, expected_version=0, **options)
+                    append(stream, envelopes_for(stream, template), expected_version=0, **options)
             return Timing(orders * len(template), time.perf_counter() - started)
 
         return side

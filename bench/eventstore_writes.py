@@ -82,32 +82,38 @@ def library_facts(template: Sequence[Recorded]) -> list[Fact]:
     return [(event_type, {k: v for k, v in data.items() if k != "order_id"}) for event_type, _, data in template]
 
 
+def envelopes_for(stream: str, template: Sequence[Recorded]) -> list[Any]:
+    """One order's events for ``stream``, as the order service would publish them (Django is set
+    up by then: the envelope module reads the contracts)."""
+    from messaging.kernel.envelope import Envelope
+    from messaging.kernel.names import Kind
+
+    return [
+        Envelope(
+            kind=Kind.EVENT,
+            type=event_type,
+            version=version,
+            correlation_id=stream,
+            producer="orders",
+            data={**data, "order_id": stream},
+        )
+        for event_type, version, data in template
+    ]
+
+
 def append_to_store(stream_ids: Sequence[uuid.UUID], template: Sequence[Recorded], *, per_transaction: int) -> Timing:
     """Append ``template``'s events to each new stream with ``store.append``, one call per order
     and ``per_transaction`` orders per transaction. Counts events."""
     from django.db import transaction
 
     from core.eventstore import store
-    from messaging.kernel.envelope import Envelope
-    from messaging.kernel.names import Kind
 
     started = time.perf_counter()
     for first in range(0, len(stream_ids), per_transaction):
         with transaction.atomic():
             for stream_id in stream_ids[first : first + per_transaction]:
                 stream = str(stream_id)
-                envelopes = [
-                    Envelope(
-                        kind=Kind.EVENT,
-                        type=event_type,
-                        version=version,
-                        correlation_id=stream,
-                        producer="orders",
-                        data={**data, "order_id": stream},
-                    )
-                    for event_type, version, data in template
-                ]
-                store.append(stream, envelopes, expected_version=0)
+                store.append(stream, envelopes_for(stream, template), expected_version=0)
     return Timing(len(stream_ids) * len(template), time.perf_counter() - started)
 
 
